@@ -1,0 +1,110 @@
+//! One pass over every required directory with a fresh evaluator: the findings and how long the
+//! pass took. Startup, the live monitor and configtest all audit the same way.
+
+use super::evaluator::Evaluator;
+use super::fault::Fault;
+use super::identity::Identity;
+use super::spec::RequiredDir;
+use std::time::{Duration, Instant};
+
+/// A fault of the directory at `index` in the audited list.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finding {
+    pub index: usize,
+    pub fault: Fault,
+}
+
+#[derive(Clone, Debug)]
+pub struct Audit {
+    pub checked: usize,
+    pub findings: Vec<Finding>,
+    pub elapsed: Duration,
+}
+
+impl Audit {
+    pub fn run(dirs: &[&RequiredDir], id: &Identity) -> Audit {
+        let start = Instant::now();
+        let mut evaluator = Evaluator::new(id);
+        let mut findings = Vec::new();
+        for (index, dir) in dirs.iter().enumerate() {
+            findings.extend(
+                evaluator
+                    .evaluate(dir)
+                    .into_iter()
+                    .map(|fault| Finding { index, fault }),
+            );
+        }
+        Audit {
+            checked: dirs.len(),
+            findings,
+            elapsed: start.elapsed(),
+        }
+    }
+
+    /// How many directories have at least one fault.
+    pub fn failing(&self) -> usize {
+        let mut n = 0;
+        let mut last = None;
+        for f in &self.findings {
+            if last != Some(f.index) {
+                n += 1;
+                last = Some(f.index);
+            }
+        }
+        n
+    }
+
+    pub fn is_clean(&self) -> bool {
+        self.findings.is_empty()
+    }
+
+    pub fn summary(&self, id: &Identity) -> String {
+        format!(
+            "checked {} required director{} for {}: {} failing, {} fault{} in {:.1} ms",
+            self.checked,
+            if self.checked == 1 { "y" } else { "ies" },
+            id.describe(),
+            self.failing(),
+            self.findings.len(),
+            if self.findings.len() == 1 { "" } else { "s" },
+            self.elapsed.as_secs_f64() * 1000.0
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::spec::{Access, Origin};
+    use std::path::PathBuf;
+
+    #[test]
+    fn failing_counts_directories_not_faults() {
+        let id = Identity::current_process();
+        let base = std::env::temp_dir().join(format!("dirguard-audit-{}", std::process::id()));
+        std::fs::create_dir_all(&base).unwrap();
+        let mk = |p: PathBuf, mode: Option<u32>| RequiredDir {
+            path: p,
+            access: Access::Read,
+            owner: None,
+            group: None,
+            mode,
+            min_free: Some(u64::MAX),
+            min_inodes: None,
+            origin: Origin::default(),
+        };
+        let ok = RequiredDir {
+            min_free: None,
+            ..mk(base.clone(), None)
+        };
+        let bad = mk(base.clone(), Some(0o1));
+        let gone = mk(base.join("gone"), None);
+        let audit = Audit::run(&[&ok, &bad, &gone], &id);
+        assert_eq!(audit.checked, 3);
+        assert_eq!(audit.findings.len(), 3);
+        assert_eq!(audit.failing(), 2);
+        assert!(audit
+            .summary(&id)
+            .contains("checked 3 required directories"));
+    }
+}

@@ -1,0 +1,434 @@
+//! Checks required directories against the filesystem for one identity. The one evaluator every
+//! caller uses (startup check, later the live monitor and request-time diagnosis). An evaluator
+//! caches what it learnt about ancestors, so make a fresh one for each audit.
+
+use super::fault::Fault;
+use super::identity::Identity;
+use super::permission::{self, Acl, Ownership, X};
+use super::spec::{Access, RequiredDir};
+use std::collections::HashMap;
+use std::ffi::CString;
+use std::fs::Metadata;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Debug)]
+struct Node {
+    own: Ownership,
+    is_dir: bool,
+    is_symlink: bool,
+    acl: Option<Acl>,
+}
+
+pub struct Evaluator<'a> {
+    id: &'a Identity,
+    /// lstat (and ACL) results of ancestors, by path: an audit of many siblings stats their
+    /// common parents once.
+    nodes: HashMap<PathBuf, Result<Node, i32>>,
+}
+
+fn errno_of(e: &io::Error) -> i32 {
+    e.raw_os_error().unwrap_or(libc::EIO)
+}
+
+fn ownership(md: &Metadata) -> Ownership {
+    Ownership {
+        uid: md.uid(),
+        gid: md.gid(),
+        mode: md.mode() & 0o7777,
+    }
+}
+
+/// What is at a path, in the words of `ls -l` readers.
+pub fn file_kind(md: &Metadata) -> &'static str {
+    let t = md.file_type();
+    if t.is_file() {
+        "a regular file"
+    } else if t.is_dir() {
+        "a directory"
+    } else if t.is_symlink() {
+        "a symbolic link"
+    } else if t.is_fifo() {
+        "a named pipe"
+    } else if t.is_socket() {
+        "a socket"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_char_device() {
+        "a character device"
+    } else {
+        "an unknown file type"
+    }
+}
+
+/// Free space and inodes available to unprivileged users, and whether the mount is read-only.
+pub struct FsStats {
+    pub available_bytes: u64,
+    pub available_inodes: u64,
+    pub read_only: bool,
+}
+
+pub fn fs_stats(path: &Path) -> Result<FsStats, i32> {
+    let cpath = CString::new(path.as_os_str().as_bytes()).map_err(|_| libc::EINVAL)?;
+    // SAFETY: statvfs is plain data; the kernel fills it on success. cpath is NUL-terminated.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: valid pointers for the duration of the call.
+    if unsafe { libc::statvfs(cpath.as_ptr(), &mut st) } != 0 {
+        return Err(errno_of(&io::Error::last_os_error()));
+    }
+    Ok(FsStats {
+        available_bytes: (st.f_bavail as u64).saturating_mul(st.f_frsize as u64),
+        available_inodes: st.f_favail as u64,
+        read_only: st.f_flag & libc::ST_RDONLY != 0,
+    })
+}
+
+/// The mount point of the filesystem holding `path`: the highest ancestor on the same device.
+pub fn mount_point(path: &Path) -> PathBuf {
+    let Ok(dev) = std::fs::metadata(path).map(|m| m.dev()) else {
+        return path.to_path_buf();
+    };
+    let mut best = path.to_path_buf();
+    for anc in path.ancestors().skip(1) {
+        match std::fs::metadata(anc) {
+            Ok(m) if m.dev() == dev => best = anc.to_path_buf(),
+            _ => break,
+        }
+    }
+    best
+}
+
+impl<'a> Evaluator<'a> {
+    pub fn new(id: &'a Identity) -> Evaluator<'a> {
+        Evaluator {
+            id,
+            nodes: HashMap::new(),
+        }
+    }
+
+    pub fn identity(&self) -> &Identity {
+        self.id
+    }
+
+    fn node(&mut self, path: &Path) -> Result<Node, i32> {
+        if let Some(n) = self.nodes.get(path) {
+            return n.clone();
+        }
+        let n = std::fs::symlink_metadata(path)
+            .map(|md| Node {
+                own: ownership(&md),
+                is_dir: md.is_dir(),
+                is_symlink: md.file_type().is_symlink(),
+                acl: if md.is_dir() { Acl::read(path) } else { None },
+            })
+            .map_err(|e| errno_of(&e));
+        self.nodes.insert(path.to_path_buf(), n.clone());
+        n
+    }
+
+    /// The first ancestor of `path` (excluding `path`) the identity cannot search, among the
+    /// directories on the lexical path and, where a symlink is crossed, on the resolved path.
+    fn blocked_ancestor(&mut self, path: &Path) -> Option<Fault> {
+        let mut crossed_symlink = false;
+        let lexical: Vec<PathBuf> = path.ancestors().skip(1).map(Path::to_path_buf).collect();
+        for anc in lexical.iter().rev() {
+            match self.node(anc) {
+                Ok(n) if n.is_symlink => crossed_symlink = true,
+                Ok(n) if n.is_dir => {
+                    if let Some(f) = self.search_fault(anc, &n) {
+                        return Some(f);
+                    }
+                }
+                _ => break,
+            }
+        }
+        if crossed_symlink || self.node(path).map(|n| n.is_symlink).unwrap_or(false) {
+            if let Ok(real) = std::fs::canonicalize(path) {
+                let resolved: Vec<PathBuf> =
+                    real.ancestors().skip(1).map(Path::to_path_buf).collect();
+                for anc in resolved.iter().rev() {
+                    if let Ok(n) = self.node(anc) {
+                        if let Some(f) = self.search_fault(anc, &n) {
+                            return Some(f);
+                        }
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    fn search_fault(&self, anc: &Path, n: &Node) -> Option<Fault> {
+        let verdict = permission::check(self.id, &n.own, n.acl.as_ref(), X);
+        (!verdict.allowed).then(|| Fault::AncestorBlocked {
+            ancestor: anc.to_path_buf(),
+            own: n.own,
+            has_acl: n.acl.is_some(),
+            named: n.acl.as_ref().and_then(|a| a.named_user(self.id.uid)),
+            verdict,
+        })
+    }
+
+    /// Every fault of one required directory, in the order an administrator would fix them.
+    pub fn evaluate(&mut self, dir: &RequiredDir) -> Vec<Fault> {
+        let mut faults = Vec::new();
+        let path = dir.path.as_path();
+        let link_md = match std::fs::symlink_metadata(path) {
+            Ok(md) => md,
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ENOTDIR)) => {
+                faults.extend(self.blocked_ancestor(path));
+                faults.push(Fault::Missing {
+                    first_missing: self.first_missing(path),
+                    errno: errno_of(&e),
+                });
+                return faults;
+            }
+            Err(e) => {
+                faults.push(Fault::Uninspectable {
+                    what: path.to_path_buf(),
+                    call: "lstat",
+                    errno: errno_of(&e),
+                });
+                return faults;
+            }
+        };
+        let md = if link_md.file_type().is_symlink() {
+            match std::fs::metadata(path) {
+                Ok(md) => md,
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+                    let link = std::fs::read_link(path).unwrap_or_default();
+                    let target = path.parent().unwrap_or(Path::new("/")).join(link);
+                    faults.push(Fault::DanglingSymlink { target });
+                    return faults;
+                }
+                Err(e) => {
+                    faults.push(Fault::Uninspectable {
+                        what: path.to_path_buf(),
+                        call: "stat",
+                        errno: errno_of(&e),
+                    });
+                    return faults;
+                }
+            }
+        } else {
+            link_md
+        };
+        if !md.is_dir() {
+            faults.push(Fault::NotADirectory {
+                found: file_kind(&md),
+            });
+            return faults;
+        }
+
+        let blocked = self.blocked_ancestor(path);
+        let reachable = blocked.is_none();
+        faults.extend(blocked);
+
+        let own = ownership(&md);
+        if reachable && dir.access != Access::None {
+            let acl = Acl::read(path);
+            let verdict = permission::check(self.id, &own, acl.as_ref(), dir.access.bits());
+            if !verdict.allowed {
+                faults.push(Fault::AccessDenied {
+                    own,
+                    has_acl: acl.is_some(),
+                    named: acl.as_ref().and_then(|a| a.named_user(self.id.uid)),
+                    verdict,
+                });
+            }
+        }
+        if let Some(owner) = &dir.owner {
+            if owner.id != own.uid {
+                faults.push(Fault::Owner { found: own.uid });
+            }
+        }
+        if let Some(group) = &dir.group {
+            if group.id != own.gid {
+                faults.push(Fault::Group { found: own.gid });
+            }
+        }
+        if let Some(mode) = dir.mode {
+            if mode != own.mode {
+                faults.push(Fault::Mode { found: own.mode });
+            }
+        }
+        if dir.access == Access::ReadWrite || dir.min_free.is_some() || dir.min_inodes.is_some() {
+            match fs_stats(path) {
+                Err(errno) => faults.push(Fault::Uninspectable {
+                    what: path.to_path_buf(),
+                    call: "statvfs",
+                    errno,
+                }),
+                Ok(st) => {
+                    if dir.access == Access::ReadWrite && st.read_only {
+                        faults.push(Fault::ReadOnly {
+                            mount: mount_point(path),
+                        });
+                    }
+                    if let Some(required) = dir.min_free {
+                        if st.available_bytes < required {
+                            faults.push(Fault::LowSpace {
+                                available: st.available_bytes,
+                                required,
+                                mount: mount_point(path),
+                            });
+                        }
+                    }
+                    if let Some(required) = dir.min_inodes {
+                        if st.available_inodes < required {
+                            faults.push(Fault::LowInodes {
+                                available: st.available_inodes,
+                                required,
+                                mount: mount_point(path),
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        faults
+    }
+
+    fn first_missing(&mut self, path: &Path) -> PathBuf {
+        let mut chain: Vec<&Path> = path.ancestors().collect();
+        chain.reverse();
+        for p in chain {
+            if self.node(p).is_err() {
+                return p.to_path_buf();
+            }
+        }
+        path.to_path_buf()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::spec::{Origin, Principal};
+    use std::os::unix::fs::{symlink, PermissionsExt};
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("dirguard-eval-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn require(path: &Path, access: Access) -> RequiredDir {
+        RequiredDir {
+            path: path.to_path_buf(),
+            access,
+            owner: None,
+            group: None,
+            mode: None,
+            min_free: None,
+            min_inodes: None,
+            origin: Origin::default(),
+        }
+    }
+
+    fn me() -> Identity {
+        Identity::current_process()
+    }
+
+    #[test]
+    fn a_healthy_directory_has_no_fault() {
+        let base = scratch("healthy");
+        let id = me();
+        let mut ev = Evaluator::new(&id);
+        assert_eq!(ev.evaluate(&require(&base, Access::ReadWrite)), vec![]);
+    }
+
+    #[test]
+    fn a_missing_directory_names_its_first_missing_component() {
+        let base = scratch("missing");
+        let id = me();
+        let mut ev = Evaluator::new(&id);
+        let faults = ev.evaluate(&require(&base.join("a/b/c"), Access::Read));
+        assert_eq!(
+            faults,
+            vec![Fault::Missing {
+                first_missing: base.join("a"),
+                errno: libc::ENOENT
+            }]
+        );
+    }
+
+    #[test]
+    fn dangling_symlinks_and_files_are_named_as_such() {
+        let base = scratch("kinds");
+        symlink("gone", base.join("link")).unwrap();
+        std::fs::write(base.join("file"), b"x").unwrap();
+        let id = me();
+        let mut ev = Evaluator::new(&id);
+        assert_eq!(
+            ev.evaluate(&require(&base.join("link"), Access::Read)),
+            vec![Fault::DanglingSymlink {
+                target: base.join("gone")
+            }]
+        );
+        assert_eq!(
+            ev.evaluate(&require(&base.join("file"), Access::Read)),
+            vec![Fault::NotADirectory {
+                found: "a regular file"
+            }]
+        );
+    }
+
+    #[test]
+    fn a_symlink_to_a_directory_is_a_directory() {
+        let base = scratch("symlinked");
+        std::fs::create_dir(base.join("real")).unwrap();
+        symlink("real", base.join("link")).unwrap();
+        let id = me();
+        let mut ev = Evaluator::new(&id);
+        assert_eq!(
+            ev.evaluate(&require(&base.join("link"), Access::Read)),
+            vec![]
+        );
+    }
+
+    #[test]
+    fn declared_mode_owner_and_group_are_compared_exactly() {
+        let base = scratch("declared");
+        std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o750)).unwrap();
+        let id = me();
+        let mut spec = require(&base, Access::None);
+        spec.mode = Some(0o755);
+        spec.owner = Some(Principal {
+            id: id.uid.wrapping_add(1),
+            name: "someone".into(),
+        });
+        spec.group = Some(Principal {
+            id: id.gid,
+            name: id.group.clone(),
+        });
+        let mut ev = Evaluator::new(&id);
+        assert_eq!(
+            ev.evaluate(&spec),
+            vec![Fault::Owner { found: id.uid }, Fault::Mode { found: 0o750 }]
+        );
+    }
+
+    #[test]
+    fn impossible_space_and_inode_minimums_are_reported() {
+        let base = scratch("space");
+        let id = me();
+        let mut spec = require(&base, Access::Read);
+        spec.min_free = Some(u64::MAX);
+        spec.min_inodes = Some(u64::MAX);
+        let faults = Evaluator::new(&id).evaluate(&spec);
+        assert_eq!(faults.len(), 2, "{faults:?}");
+        assert!(matches!(faults[0], Fault::LowSpace { .. }));
+        assert!(matches!(faults[1], Fault::LowInodes { .. }));
+    }
+
+    #[test]
+    fn mount_point_of_a_path_is_an_ancestor_on_the_same_device() {
+        let base = scratch("mount");
+        let m = mount_point(&base);
+        assert!(base.starts_with(&m));
+    }
+}

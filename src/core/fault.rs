@@ -1,0 +1,503 @@
+//! The faults a required directory can have, and for each the log text and the one shell
+//! command (`fix:`) that resolves exactly that fault when run as root.
+
+use super::identity::Identity;
+use super::messages::{self, Tag};
+use super::permission::{self, Class, Ownership, Verdict, W, X};
+use super::spec::{Access, RequiredDir};
+use super::text::{human_bytes, quote_path};
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// Nothing at the path; `first_missing` is the highest component that does not exist.
+    Missing {
+        first_missing: PathBuf,
+        errno: i32,
+    },
+    /// A symlink whose target does not exist.
+    DanglingSymlink {
+        target: PathBuf,
+    },
+    /// Something other than a directory is at the path.
+    NotADirectory {
+        found: &'static str,
+    },
+    /// The server user cannot search (enter) an ancestor.
+    AncestorBlocked {
+        ancestor: PathBuf,
+        own: Ownership,
+        has_acl: bool,
+        named: Option<u8>,
+        verdict: Verdict,
+    },
+    /// The server user lacks the declared access on the directory itself.
+    AccessDenied {
+        own: Ownership,
+        has_acl: bool,
+        named: Option<u8>,
+        verdict: Verdict,
+    },
+    Owner {
+        found: u32,
+    },
+    Group {
+        found: u32,
+    },
+    Mode {
+        found: u32,
+    },
+    ReadOnly {
+        mount: PathBuf,
+    },
+    LowSpace {
+        available: u64,
+        required: u64,
+        mount: PathBuf,
+    },
+    LowInodes {
+        available: u64,
+        required: u64,
+        mount: PathBuf,
+    },
+    /// A system call needed for the check failed (other than "does not exist").
+    Uninspectable {
+        what: PathBuf,
+        call: &'static str,
+        errno: i32,
+    },
+}
+
+/// What to create for a missing directory: used by the `install -d` fix and by repair, so the
+/// command and the repair always agree.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CreationTarget {
+    pub uid: u32,
+    pub gid: u32,
+    pub mode: u32,
+    /// Names for the command line; `None` leaves `install`'s default (root).
+    pub owner_name: Option<String>,
+    pub group_name: Option<String>,
+}
+
+/// The owner, group and mode a missing directory should get: the declared ones, else for `rw`
+/// the server User/Group, else root:root; widened to the server user only when the result would
+/// otherwise deny the declared access. Mode defaults to 0755.
+pub fn creation_target(dir: &RequiredDir, id: &Identity) -> CreationTarget {
+    let mode = dir.mode.unwrap_or(0o755);
+    let user = (id.uid, Some(id.user.clone()));
+    let group = (id.gid, Some(id.group.clone()));
+    let root = (0, None);
+    let declared_owner = dir.owner.as_ref().map(|p| (p.id, Some(p.name.clone())));
+    let declared_group = dir.group.as_ref().map(|p| (p.id, Some(p.name.clone())));
+    let candidates: Vec<((u32, Option<String>), (u32, Option<String>))> =
+        if dir.access == Access::ReadWrite {
+            vec![(user.clone(), group.clone())]
+        } else {
+            vec![
+                (root.clone(), root.clone()),
+                (root.clone(), group.clone()),
+                (user.clone(), group.clone()),
+            ]
+        };
+    let chosen = candidates
+        .iter()
+        .map(|(o, g)| {
+            (
+                declared_owner.clone().unwrap_or_else(|| o.clone()),
+                declared_group.clone().unwrap_or_else(|| g.clone()),
+            )
+        })
+        .find(|(o, g)| {
+            let own = Ownership {
+                uid: o.0,
+                gid: g.0,
+                mode,
+            };
+            permission::check(id, &own, None, dir.access.bits()).allowed
+        })
+        .unwrap_or_else(|| {
+            (
+                declared_owner.clone().unwrap_or(user),
+                declared_group.clone().unwrap_or(group),
+            )
+        });
+    CreationTarget {
+        uid: chosen.0 .0,
+        gid: chosen.1 .0,
+        mode,
+        owner_name: chosen.0 .1,
+        group_name: chosen.1 .1,
+    }
+}
+
+/// `install -d -m MODE [-o OWNER] [-g GROUP] 'PATH'`: creates missing parents as root 0755.
+pub fn install_command(dir: &RequiredDir, id: &Identity, path: &Path) -> String {
+    let t = creation_target(dir, id);
+    let mut cmd = format!("install -d -m {:04o}", t.mode);
+    if let Some(o) = &t.owner_name {
+        cmd.push_str(&format!(" -o {}", super::text::shell_word(o)));
+    }
+    if let Some(g) = &t.group_name {
+        cmd.push_str(&format!(" -g {}", super::text::shell_word(g)));
+    }
+    cmd.push(' ');
+    cmd.push_str(&quote_path(path.as_os_str()));
+    cmd
+}
+
+pub fn errno_text(errno: i32) -> String {
+    let text = std::io::Error::from_raw_os_error(errno).to_string();
+    // std appends " (os error N)"; Apache's lines show strerror text alone.
+    match text.find(" (os error") {
+        Some(i) => text[..i].to_owned(),
+        None => text,
+    }
+}
+
+fn describe_ownership(own: &Ownership) -> String {
+    let user = super::identity::user_name_of(own.uid).unwrap_or_else(|| format!("#{}", own.uid));
+    let group = super::identity::group_name_of(own.gid).unwrap_or_else(|| format!("#{}", own.gid));
+    format!("owner {user}, group {group}, mode {:04o}", own.mode)
+}
+
+fn name_or_id(name: Option<String>, id: u32) -> String {
+    name.unwrap_or_else(|| format!("#{id}"))
+}
+
+/// The command that grants `bits` to the server user on `path`, chosen by the class that denied:
+/// `chmod` on the owner or group bits, `chmod o+` for reading through "other", and a named-user
+/// ACL entry where an ACL decides or where "other" would need write (never world-writable).
+fn grant_command(
+    path: &Path,
+    id: &Identity,
+    verdict: &Verdict,
+    has_acl: bool,
+    named: Option<u8>,
+    wanted: u8,
+) -> String {
+    let p = quote_path(path.as_os_str());
+    let missing = permission::letters(verdict.missing);
+    match verdict.class {
+        Class::Owner => format!("chmod u+{missing} {p}"),
+        Class::Group if !has_acl => format!("chmod g+{missing} {p}"),
+        Class::Other if !has_acl && verdict.missing & W == 0 => format!("chmod o+{missing} {p}"),
+        _ => {
+            let perms = permission::letters(named.unwrap_or(0) | wanted);
+            format!(
+                "setfacl -m u:{}:{perms} {p}",
+                super::text::shell_word(&id.user)
+            )
+        }
+    }
+}
+
+impl Fault {
+    pub fn tag(&self) -> Tag {
+        match self {
+            Fault::Missing { .. } => messages::FAULT_MISSING,
+            Fault::DanglingSymlink { .. } => messages::FAULT_DANGLING_SYMLINK,
+            Fault::NotADirectory { .. } => messages::FAULT_NOT_A_DIRECTORY,
+            Fault::AncestorBlocked { .. } => messages::FAULT_ANCESTOR_BLOCKED,
+            Fault::AccessDenied { .. } => messages::FAULT_ACCESS_DENIED,
+            Fault::Owner { .. } => messages::FAULT_OWNER,
+            Fault::Group { .. } => messages::FAULT_GROUP,
+            Fault::Mode { .. } => messages::FAULT_MODE,
+            Fault::ReadOnly { .. } => messages::FAULT_READ_ONLY,
+            Fault::LowSpace { .. } => messages::FAULT_LOW_SPACE,
+            Fault::LowInodes { .. } => messages::FAULT_LOW_INODES,
+            Fault::Uninspectable { .. } => messages::FAULT_UNINSPECTABLE,
+        }
+    }
+
+    /// A short stable name for the kind of fault (status pages, metrics, notes).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Fault::Missing { .. } => "missing",
+            Fault::DanglingSymlink { .. } => "dangling-symlink",
+            Fault::NotADirectory { .. } => "not-a-directory",
+            Fault::AncestorBlocked { .. } => "ancestor-blocked",
+            Fault::AccessDenied { .. } => "access-denied",
+            Fault::Owner { .. } => "owner",
+            Fault::Group { .. } => "group",
+            Fault::Mode { .. } => "mode",
+            Fault::ReadOnly { .. } => "read-only",
+            Fault::LowSpace { .. } => "low-space",
+            Fault::LowInodes { .. } => "low-inodes",
+            Fault::Uninspectable { .. } => "uninspectable",
+        }
+    }
+
+    /// What is wrong, expected against found.
+    pub fn what(&self, dir: &RequiredDir) -> String {
+        match self {
+            Fault::Missing { first_missing, errno } if first_missing != &dir.path => format!(
+                "is missing ({}; already '{}' does not exist)",
+                errno_text(*errno),
+                quote_inner(first_missing)
+            ),
+            Fault::Missing { errno, .. } => format!("is missing ({})", errno_text(*errno)),
+            Fault::DanglingSymlink { target } => format!(
+                "is a dangling symbolic link (its target {} does not exist)",
+                quote_path(target.as_os_str())
+            ),
+            Fault::NotADirectory { found } => format!("is not a directory (found: {found})"),
+            Fault::AncestorBlocked { ancestor, own, verdict, .. } => format!(
+                "cannot be reached: the server user cannot enter {} ({}; missing {} for the {} class)",
+                quote_path(ancestor.as_os_str()),
+                describe_ownership(own),
+                permission::letters(verdict.missing),
+                class_name(verdict.class)
+            ),
+            Fault::AccessDenied { own, verdict, has_acl, .. } => format!(
+                "does not grant access={} ({}{}; missing {} for the {} class)",
+                dir.access.keyword(),
+                describe_ownership(own),
+                if *has_acl { ", with an ACL" } else { "" },
+                permission::letters(verdict.missing),
+                class_name(verdict.class)
+            ),
+            Fault::Owner { found } => format!(
+                "has the wrong owner (expected {}, found {})",
+                dir.owner.as_ref().map(|p| p.name.as_str()).unwrap_or("?"),
+                name_or_id(super::identity::user_name_of(*found), *found)
+            ),
+            Fault::Group { found } => format!(
+                "has the wrong group (expected {}, found {})",
+                dir.group.as_ref().map(|p| p.name.as_str()).unwrap_or("?"),
+                name_or_id(super::identity::group_name_of(*found), *found)
+            ),
+            Fault::Mode { found } => format!(
+                "has the wrong mode (expected {:04o}, found {:04o})",
+                dir.mode.unwrap_or(0),
+                found
+            ),
+            Fault::ReadOnly { mount } => format!(
+                "is on a read-only filesystem (mounted at {}) but access=rw is required",
+                quote_path(mount.as_os_str())
+            ),
+            Fault::LowSpace { available, required, mount } => format!(
+                "has too little free space ({} available to non-root users, min-free {}; filesystem mounted at {})",
+                human_bytes(*available),
+                human_bytes(*required),
+                quote_path(mount.as_os_str())
+            ),
+            Fault::LowInodes { available, required, mount } => format!(
+                "has too few free inodes ({available} available, min-inodes {required}; filesystem mounted at {})",
+                quote_path(mount.as_os_str())
+            ),
+            Fault::Uninspectable { what, call, errno } => format!(
+                "cannot be checked: {call}({}) failed: {}",
+                quote_path(what.as_os_str()),
+                errno_text(*errno)
+            ),
+        }
+    }
+
+    /// One shell command that resolves exactly this fault when run as root; where no command can
+    /// (a full disk), what to do instead.
+    pub fn fix(&self, dir: &RequiredDir, id: &Identity) -> String {
+        let p = quote_path(dir.path.as_os_str());
+        match self {
+            Fault::Missing { .. } => install_command(dir, id, &dir.path),
+            Fault::DanglingSymlink { target } => install_command(dir, id, target),
+            Fault::NotADirectory { .. } => {
+                let mut aside = dir.path.clone().into_os_string();
+                aside.push(".dirguard-moved");
+                format!(
+                    "mv -- {p} {} && {}",
+                    quote_path(&aside),
+                    install_command(dir, id, &dir.path)
+                )
+            }
+            Fault::AncestorBlocked { ancestor, verdict, has_acl, named, .. } => {
+                grant_command(ancestor, id, verdict, *has_acl, *named, X)
+            }
+            Fault::AccessDenied { verdict, has_acl, named, .. } => {
+                grant_command(&dir.path, id, verdict, *has_acl, *named, dir.access.bits())
+            }
+            Fault::Owner { .. } => format!(
+                "chown {} {p}",
+                super::text::shell_word(dir.owner.as_ref().map(|o| o.name.as_str()).unwrap_or("?"))
+            ),
+            Fault::Group { .. } => format!(
+                "chgrp {} {p}",
+                super::text::shell_word(dir.group.as_ref().map(|g| g.name.as_str()).unwrap_or("?"))
+            ),
+            Fault::Mode { .. } => format!("chmod {:04o} {p}", dir.mode.unwrap_or(0)),
+            Fault::ReadOnly { mount } => {
+                format!("mount -o remount,rw {}", quote_path(mount.as_os_str()))
+            }
+            Fault::LowSpace { available, required, mount } => format!(
+                "free at least {} on the filesystem mounted at {} or grow it (see: df -h {p})",
+                human_bytes(required.saturating_sub(*available)),
+                quote_path(mount.as_os_str())
+            ),
+            Fault::LowInodes { available, required, mount } => format!(
+                "delete at least {} files on the filesystem mounted at {} or grow it (see: df -i {p})",
+                required.saturating_sub(*available),
+                quote_path(mount.as_os_str())
+            ),
+            Fault::Uninspectable { .. } => format!("find the cause with: namei -l {p}"),
+        }
+    }
+
+    /// The whole log line after the tag: path, what is wrong, for whom, where declared, fix.
+    pub fn render(&self, dir: &RequiredDir, id: &Identity) -> String {
+        format!(
+            "required directory {} {}; for {}; declared at {}; fix: {}",
+            quote_path(dir.path.as_os_str()),
+            self.what(dir),
+            id.describe(),
+            dir.origin,
+            self.fix(dir, id)
+        )
+    }
+}
+
+fn quote_inner(p: &Path) -> String {
+    let q = quote_path(p.as_os_str());
+    q.trim_start_matches('$').trim_matches('\'').to_owned()
+}
+
+fn class_name(class: Class) -> &'static str {
+    match class {
+        Class::Root => "root",
+        Class::Owner => "owner",
+        Class::NamedUser => "named-user ACL",
+        Class::Group => "group",
+        Class::Other => "other",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::spec::{Origin, Principal};
+
+    fn www() -> Identity {
+        Identity {
+            uid: 33,
+            gid: 33,
+            groups: vec![33],
+            user: "www-data".into(),
+            group: "www-data".into(),
+        }
+    }
+
+    fn dir(path: &str, access: Access) -> RequiredDir {
+        RequiredDir {
+            path: PathBuf::from(path),
+            access,
+            owner: None,
+            group: None,
+            mode: None,
+            min_free: None,
+            min_inodes: None,
+            origin: Origin {
+                file: "/etc/apache2/sites-enabled/wp.conf".into(),
+                line: 12,
+            },
+        }
+    }
+
+    #[test]
+    fn missing_rw_directory_is_installed_for_the_server_user() {
+        let d = dir("/var/www/html/wp-content/uploads", Access::ReadWrite);
+        let f = Fault::Missing {
+            first_missing: d.path.clone(),
+            errno: libc::ENOENT,
+        };
+        assert_eq!(
+            f.render(&d, &www()),
+            "required directory '/var/www/html/wp-content/uploads' is missing (No such file or directory); \
+             for User www-data (uid 33), Group www-data (gid 33); declared at /etc/apache2/sites-enabled/wp.conf:12; \
+             fix: install -d -m 0755 -o www-data -g www-data '/var/www/html/wp-content/uploads'"
+        );
+    }
+
+    #[test]
+    fn missing_read_only_directory_stays_root_owned_unless_that_denies_access() {
+        let d = dir("/srv/static", Access::Read);
+        assert_eq!(
+            install_command(&d, &www(), &d.path),
+            "install -d -m 0755 '/srv/static'"
+        );
+        let mut tight = dir("/srv/static", Access::Read);
+        tight.mode = Some(0o750);
+        assert_eq!(
+            install_command(&tight, &www(), &tight.path),
+            "install -d -m 0750 -g www-data '/srv/static'"
+        );
+    }
+
+    #[test]
+    fn declared_owner_group_and_mode_go_into_the_install_command() {
+        let mut d = dir("/srv/up", Access::ReadWrite);
+        d.owner = Some(Principal {
+            id: 0,
+            name: "root".into(),
+        });
+        d.group = Some(Principal {
+            id: 33,
+            name: "www-data".into(),
+        });
+        d.mode = Some(0o2775);
+        assert_eq!(
+            install_command(&d, &www(), &d.path),
+            "install -d -m 2775 -o root -g www-data '/srv/up'"
+        );
+    }
+
+    #[test]
+    fn blocked_ancestor_fix_uses_the_denying_class() {
+        let d = dir("/srv/site/uploads", Access::Read);
+        let own = Ownership {
+            uid: 0,
+            gid: 0,
+            mode: 0o750,
+        };
+        let verdict = permission::check(&www(), &own, None, X);
+        let f = Fault::AncestorBlocked {
+            ancestor: "/srv/site".into(),
+            own,
+            has_acl: false,
+            named: None,
+            verdict,
+        };
+        assert_eq!(f.fix(&d, &www()), "chmod o+x '/srv/site'");
+        assert!(f.what(&d).contains("cannot enter '/srv/site' (owner root, group root, mode 0750; missing x for the other class)"));
+    }
+
+    #[test]
+    fn write_for_other_is_granted_by_acl_never_world_writable() {
+        let d = dir("/srv/up", Access::ReadWrite);
+        let own = Ownership {
+            uid: 0,
+            gid: 0,
+            mode: 0o755,
+        };
+        let verdict = permission::check(&www(), &own, None, d.access.bits());
+        let f = Fault::AccessDenied {
+            own,
+            has_acl: false,
+            named: None,
+            verdict,
+        };
+        assert_eq!(f.fix(&d, &www()), "setfacl -m u:www-data:rwx '/srv/up'");
+    }
+
+    #[test]
+    fn full_disk_says_what_to_do_after_fix() {
+        let mut d = dir("/srv/up", Access::ReadWrite);
+        d.min_free = Some(1 << 30);
+        let f = Fault::LowSpace {
+            available: 1 << 20,
+            required: 1 << 30,
+            mount: "/srv".into(),
+        };
+        assert!(f
+            .fix(&d, &www())
+            .starts_with("free at least 1023.0 MiB on the filesystem mounted at '/srv'"));
+    }
+}

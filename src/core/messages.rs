@@ -1,0 +1,72 @@
+//! Every message mod_dirguard can write carries one stable tag, defined here and explained in
+//! docs/messages.md. Tags are never reused: a retired message keeps its number.
+
+use std::fmt;
+
+/// A stable message tag, written as `DG` and five digits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Tag(pub u32);
+
+impl fmt::Display for Tag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DG{:05}", self.0)
+    }
+}
+
+/// Severities with the values of Apache's APLOG_* levels, so no mapping table can drift.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum Severity {
+    Emerg = 0,
+    Alert = 1,
+    Crit = 2,
+    Error = 3,
+    Warning = 4,
+    Notice = 5,
+    Info = 6,
+    Debug = 7,
+    Trace1 = 8,
+}
+
+// Lifecycle and safety.
+pub const PANIC_CONTAINED: Tag = Tag(1);
+pub const PANIC_DETAIL: Tag = Tag(2);
+pub const CONFIGURED: Tag = Tag(3);
+pub const IDENTITY: Tag = Tag(4);
+pub const UNPRIVILEGED: Tag = Tag(5);
+pub const IDENTITY_UNKNOWN: Tag = Tag(6);
+
+// Startup self-check: one tag per fault kind, then the summary and the gate.
+pub const FAULT_MISSING: Tag = Tag(1101);
+pub const FAULT_DANGLING_SYMLINK: Tag = Tag(1102);
+pub const FAULT_NOT_A_DIRECTORY: Tag = Tag(1103);
+pub const FAULT_ANCESTOR_BLOCKED: Tag = Tag(1104);
+pub const FAULT_ACCESS_DENIED: Tag = Tag(1105);
+pub const FAULT_OWNER: Tag = Tag(1106);
+pub const FAULT_GROUP: Tag = Tag(1107);
+pub const FAULT_MODE: Tag = Tag(1108);
+pub const FAULT_READ_ONLY: Tag = Tag(1109);
+pub const FAULT_LOW_SPACE: Tag = Tag(1110);
+pub const FAULT_LOW_INODES: Tag = Tag(1111);
+pub const FAULT_UNINSPECTABLE: Tag = Tag(1112);
+pub const STARTUP_SUMMARY: Tag = Tag(1120);
+pub const STARTUP_REFUSED: Tag = Tag(1121);
+
+// Repair.
+pub const REPAIR_CREATED: Tag = Tag(1201);
+pub const REPAIR_OWNERSHIP: Tag = Tag(1202);
+pub const REPAIR_MODE: Tag = Tag(1203);
+pub const REPAIR_WOULD: Tag = Tag(1204);
+pub const REPAIR_REFUSED: Tag = Tag(1210);
+pub const REPAIR_FAILED: Tag = Tag(1211);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_render_with_five_digits_and_own_prefix() {
+        assert_eq!(PANIC_CONTAINED.to_string(), "DG00001");
+        assert_eq!(FAULT_MISSING.to_string(), "DG01101");
+    }
+}

@@ -1,0 +1,13 @@
+//! The Apache-free core: what a required directory is, how it is checked for an identity, what
+//! faults look like and how they are fixed. Nothing here knows about httpd or APR.
+
+pub mod audit;
+pub mod evaluator;
+pub mod fault;
+pub mod identity;
+pub mod messages;
+pub mod permission;
+pub mod repair;
+pub mod spec;
+pub mod startup;
+pub mod text;

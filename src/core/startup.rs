@@ -1,0 +1,221 @@
+//! The startup self-check as a report: repair first (when enabled), then the audit, as the lines
+//! an administrator reads. Which sink the lines go to and whether to refuse is the glue's call.
+
+use super::audit::Audit;
+use super::fault::errno_text;
+use super::identity::{group_name_of, user_name_of, Identity};
+use super::messages::{self, Severity, Tag};
+use super::repair::{self, Action, Policy, Refusal, Stop};
+use super::spec::RequiredDir;
+use super::text::quote_path;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Line {
+    pub severity: Severity,
+    pub tag: Tag,
+    pub text: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct Report {
+    pub lines: Vec<Line>,
+    pub audit: Audit,
+    pub repairs: usize,
+}
+
+fn owner_group(uid: u32, gid: u32) -> String {
+    format!(
+        "{}:{}",
+        user_name_of(uid).unwrap_or_else(|| format!("#{uid}")),
+        group_name_of(gid).unwrap_or_else(|| format!("#{gid}"))
+    )
+}
+
+fn action_line(a: &Action, dir: &RequiredDir, dry_run: bool) -> Line {
+    let (tag, text) = match a {
+        Action::CreatedParent { path } => (
+            messages::REPAIR_CREATED,
+            format!(
+                "created missing parent {} (before: absent; after: root:root 0755)",
+                quote_path(path.as_os_str())
+            ),
+        ),
+        Action::Created {
+            path,
+            uid,
+            gid,
+            mode,
+        } => (
+            messages::REPAIR_CREATED,
+            format!(
+                "created required directory {} (before: absent; after: {} {:04o})",
+                quote_path(path.as_os_str()),
+                owner_group(*uid, *gid),
+                mode
+            ),
+        ),
+        Action::Chowned {
+            path,
+            before,
+            after,
+        } => (
+            messages::REPAIR_OWNERSHIP,
+            format!(
+                "changed owner of {} (before: {}; after: {})",
+                quote_path(path.as_os_str()),
+                owner_group(before.0, before.1),
+                owner_group(after.0, after.1)
+            ),
+        ),
+        Action::Chmodded {
+            path,
+            before,
+            after,
+        } => (
+            messages::REPAIR_MODE,
+            format!(
+                "changed mode of {} (before: {before:04o}; after: {after:04o})",
+                quote_path(path.as_os_str())
+            ),
+        ),
+    };
+    if dry_run {
+        Line {
+            severity: Severity::Notice,
+            tag: messages::REPAIR_WOULD,
+            text: format!(
+                "configtest: repair would have {}; declared at {}",
+                text, dir.origin
+            ),
+        }
+    } else {
+        Line {
+            severity: Severity::Notice,
+            tag,
+            text: format!("{text}; declared at {}", dir.origin),
+        }
+    }
+}
+
+fn stop_line(stop: &Stop, dir: &RequiredDir) -> Line {
+    match stop {
+        Stop::Refused(r) => {
+            let why = match r {
+                Refusal::FinalSymlink { path } => format!(
+                    "{} is a symbolic link; repair never acts through one",
+                    quote_path(path.as_os_str())
+                ),
+                Refusal::UnsafeTransition { from, from_uid, next, next_uid } => format!(
+                    "unsafe path transition from {} (owned by {}) to {} (owned by {}); a user-owned path could redirect root",
+                    quote_path(from.as_os_str()),
+                    user_name_of(*from_uid).unwrap_or_else(|| format!("#{from_uid}")),
+                    quote_path(next.as_os_str()),
+                    user_name_of(*next_uid).unwrap_or_else(|| format!("#{next_uid}"))
+                ),
+                Refusal::NotADirectory { path } => format!(
+                    "{} is not a directory; repair never removes files",
+                    quote_path(path.as_os_str())
+                ),
+                Refusal::TooManySymlinks { path } => format!(
+                    "too many symbolic links at {}",
+                    quote_path(path.as_os_str())
+                ),
+            };
+            Line {
+                severity: Severity::Warning,
+                tag: messages::REPAIR_REFUSED,
+                text: format!(
+                    "repair of {} refused: {why}; declared at {}",
+                    quote_path(dir.path.as_os_str()),
+                    dir.origin
+                ),
+            }
+        }
+        Stop::Failed { call, path, errno } => Line {
+            severity: Severity::Error,
+            tag: messages::REPAIR_FAILED,
+            text: format!(
+                "repair of {} failed: {call}({}): {}; declared at {}",
+                quote_path(dir.path.as_os_str()),
+                quote_path(path.as_os_str()),
+                errno_text(*errno),
+                dir.origin
+            ),
+        },
+    }
+}
+
+/// Runs repair (if `policy` is set) and the audit over `dirs` for `id`. With `dry_run`
+/// (configtest) nothing is changed and the lines say what repair would do.
+pub fn run(dirs: &[&RequiredDir], id: &Identity, policy: Option<Policy>, dry_run: bool) -> Report {
+    let mut lines = Vec::new();
+    let mut repairs = 0;
+    if let Some(policy) = policy {
+        for dir in dirs {
+            let out = repair::repair(dir, id, policy, dry_run);
+            if !dry_run {
+                repairs += out.actions.len();
+            }
+            lines.extend(out.actions.iter().map(|a| action_line(a, dir, dry_run)));
+            lines.extend(out.stop.iter().map(|s| stop_line(s, dir)));
+        }
+    }
+    let audit = Audit::run(dirs, id);
+    for finding in &audit.findings {
+        let dir = dirs[finding.index];
+        lines.push(Line {
+            severity: Severity::Error,
+            tag: finding.fault.tag(),
+            text: finding.fault.render(dir, id),
+        });
+    }
+    lines.push(Line {
+        severity: Severity::Notice,
+        tag: messages::STARTUP_SUMMARY,
+        text: audit.summary(id),
+    });
+    Report {
+        lines,
+        audit,
+        repairs,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::spec::{Access, Origin};
+    use std::path::PathBuf;
+
+    #[test]
+    fn repair_runs_before_the_audit_so_the_audit_sees_the_result() {
+        let base = std::env::temp_dir().join(format!("dirguard-startup-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        std::fs::create_dir_all(&base).unwrap();
+        let id = Identity::current_process();
+        let dir = RequiredDir {
+            path: base.join("uploads"),
+            access: Access::ReadWrite,
+            owner: None,
+            group: None,
+            mode: None,
+            min_free: None,
+            min_inodes: None,
+            origin: Origin {
+                file: "t.conf".into(),
+                line: 3,
+            },
+        };
+        let dry = run(&[&dir], &id, Some(Policy::Create), true);
+        assert_eq!(dry.audit.findings.len(), 1);
+        assert_eq!(dry.lines[0].tag, messages::REPAIR_WOULD);
+        assert!(dry.lines[0].text.contains("declared at t.conf:3"));
+
+        let real = run(&[&dir], &id, Some(Policy::Create), false);
+        assert!(real.audit.is_clean(), "{:?}", real.lines);
+        assert_eq!(real.repairs, 1);
+        assert_eq!(real.lines[0].tag, messages::REPAIR_CREATED);
+        assert_eq!(real.lines.last().unwrap().tag, messages::STARTUP_SUMMARY);
+        assert!(PathBuf::from(&dir.path).is_dir());
+    }
+}

@@ -1,0 +1,350 @@
+//! Server and per-directory configuration and the directive handlers. Configuration is built
+//! while Apache reads its files (one thread), owned by the config pool, and read-only afterwards.
+
+use super::ffi_util::{cstr_bytes, pool_error};
+use super::pool;
+use crate::core::spec::{self, Base, Origin, RequiredDir};
+use crate::ffi;
+use std::ffi::CStr;
+use std::os::raw::{c_char, c_int, c_void};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StartupMode {
+    Warn,
+    Fail,
+    Off,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RepairMode {
+    Off,
+    Create,
+    Enforce,
+}
+
+/// Per virtual host (and the main server).
+#[derive(Default)]
+pub struct ServerConfig {
+    /// Every `DirGuardRequire` written inside this server's part of the configuration, in any
+    /// context: the startup check audits the union over all servers.
+    pub declared: Vec<Arc<RequiredDir>>,
+    /// Main server only (the directives are refused in <VirtualHost>).
+    pub startup: Option<StartupMode>,
+    pub repair: Option<RepairMode>,
+    /// The startup report made in the first pass's check_config, handed to that pass's
+    /// post_config (same config pool) to be written into the error log.
+    pub pending: Mutex<Option<crate::core::startup::Report>>,
+}
+
+impl ServerConfig {
+    pub fn startup_mode(&self) -> StartupMode {
+        self.startup.unwrap_or(StartupMode::Warn)
+    }
+
+    pub fn repair_mode(&self) -> RepairMode {
+        self.repair.unwrap_or(RepairMode::Off)
+    }
+}
+
+/// Per directory/location section: the requirements in scope there.
+#[derive(Default, Clone)]
+pub struct DirConfig {
+    pub required: Vec<Arc<RequiredDir>>,
+}
+
+pub unsafe extern "C" fn create_server_config(
+    p: *mut ffi::apr_pool_t,
+    _s: *mut ffi::server_rec,
+) -> *mut c_void {
+    super::guard::guard(
+        "create_server_config",
+        "the configuration cannot be built",
+        super::log::Sink::Startup,
+        std::ptr::null_mut(),
+        || {
+            // SAFETY: Apache passes its live config pool.
+            unsafe { pool::alloc(p, ServerConfig::default()) }.cast()
+        },
+    )
+}
+
+pub unsafe extern "C" fn merge_server_config(
+    p: *mut ffi::apr_pool_t,
+    base: *mut c_void,
+    add: *mut c_void,
+) -> *mut c_void {
+    super::guard::guard(
+        "merge_server_config",
+        "the configuration cannot be built",
+        super::log::Sink::Startup,
+        add,
+        || {
+            // SAFETY: both were made by create_server_config in a pool that outlives this call.
+            let (base, add) = unsafe {
+                (
+                    base.cast::<ServerConfig>().as_ref(),
+                    add.cast::<ServerConfig>().as_ref(),
+                )
+            };
+            let merged = ServerConfig {
+                // A virtual host's declarations are its own; the main server's are audited once.
+                declared: add.map(|a| a.declared.clone()).unwrap_or_default(),
+                startup: add.and_then(|a| a.startup).or(base.and_then(|b| b.startup)),
+                repair: add.and_then(|a| a.repair).or(base.and_then(|b| b.repair)),
+                pending: Mutex::new(None),
+            };
+            // SAFETY: Apache passes its live config pool.
+            unsafe { pool::alloc(p, merged) }.cast()
+        },
+    )
+}
+
+pub unsafe extern "C" fn create_dir_config(
+    p: *mut ffi::apr_pool_t,
+    _dir: *mut c_char,
+) -> *mut c_void {
+    super::guard::guard(
+        "create_dir_config",
+        "the configuration cannot be built",
+        super::log::Sink::Startup,
+        std::ptr::null_mut(),
+        || {
+            // SAFETY: Apache passes a live pool.
+            unsafe { pool::alloc(p, DirConfig::default()) }.cast()
+        },
+    )
+}
+
+pub unsafe extern "C" fn merge_dir_config(
+    p: *mut ffi::apr_pool_t,
+    base: *mut c_void,
+    add: *mut c_void,
+) -> *mut c_void {
+    super::guard::guard(
+        "merge_dir_config",
+        "the section's requirements are not merged",
+        super::log::Sink::Startup,
+        add,
+        || {
+            // SAFETY: both were made by create_dir_config/merge_dir_config in live pools.
+            let (base, add) = unsafe {
+                (
+                    base.cast::<DirConfig>().as_ref(),
+                    add.cast::<DirConfig>().as_ref(),
+                )
+            };
+            // A new value: parents are shared between requests and never mutated.
+            let mut required = base.map(|b| b.required.clone()).unwrap_or_default();
+            required.extend(
+                add.map(|a| a.required.iter().cloned())
+                    .into_iter()
+                    .flatten(),
+            );
+            // SAFETY: Apache passes a live pool.
+            unsafe { pool::alloc(p, DirConfig { required }) }.cast()
+        },
+    )
+}
+
+/// This module's configuration for a server.
+///
+/// # Safety
+/// `s` must be a live server_rec whose module_config vector was built by Apache.
+pub unsafe fn server_config<'a>(s: *const ffi::server_rec) -> Option<&'a ServerConfig> {
+    if s.is_null() {
+        return None;
+    }
+    // SAFETY: module_config is an array of one pointer per module, indexed by module_index
+    // (what ap_get_module_config does).
+    unsafe {
+        let vector = (*s).module_config.cast::<*mut c_void>();
+        (*vector.add(super::module::index() as usize))
+            .cast::<ServerConfig>()
+            .as_ref()
+    }
+}
+
+/// Mutable access while directives are processed (one thread, before any reader exists).
+unsafe fn server_config_mut<'a>(s: *mut ffi::server_rec) -> Option<&'a mut ServerConfig> {
+    // SAFETY: as for server_config; the config phase is single-threaded.
+    unsafe {
+        let vector = (*s).module_config.cast::<*mut c_void>();
+        (*vector.add(super::module::index() as usize))
+            .cast::<ServerConfig>()
+            .as_mut()
+    }
+}
+
+/// The directory relative paths are resolved against: the enclosing `<Directory>`, or
+/// ServerRoot outside any section; for other sections, why there is none.
+unsafe fn relative_base(cmd: *const ffi::cmd_parms) -> Result<PathBuf, &'static str> {
+    // SAFETY: cmd, its directive node and the node's parents are Apache's parsed config tree,
+    // alive while directives are processed.
+    unsafe {
+        let mut node = (*(*cmd).directive).parent;
+        while !node.is_null() {
+            let name = CStr::from_ptr((*node).directive)
+                .to_bytes()
+                .to_ascii_lowercase();
+            match name.as_slice() {
+                b"<directory" => {
+                    let args = cstr_bytes((*node).args).unwrap_or_default();
+                    if args.trim_ascii_start().starts_with(b"~") {
+                        return Err("inside <Directory ~ regex>");
+                    }
+                    let path = cstr_bytes((*cmd).path).unwrap_or_default();
+                    if path.iter().any(|b| b"*?[".contains(b)) {
+                        return Err("inside a wildcard <Directory>");
+                    }
+                    return Ok(spec::path_from_bytes(path));
+                }
+                b"<directorymatch" => return Err("inside <DirectoryMatch>"),
+                b"<location" | b"<locationmatch" => return Err("inside <Location>"),
+                b"<files" | b"<filesmatch" => return Err("inside <Files>"),
+                b"<if" | b"<elseif" | b"<else" => return Err("inside <If>"),
+                b"<virtualhost" => break,
+                _ => node = (*node).parent,
+            }
+        }
+        let root = cstr_bytes(*std::ptr::addr_of!(ffi::ap_server_root)).unwrap_or(b"/");
+        Ok(spec::path_from_bytes(root))
+    }
+}
+
+/// `DirGuardRequire PATH [key=value …]`
+pub unsafe extern "C" fn cmd_require(
+    cmd: *mut ffi::cmd_parms,
+    mconfig: *mut c_void,
+    argc: c_int,
+    argv: *const *mut c_char,
+) -> *const c_char {
+    super::guard::guard(
+        "DirGuardRequire",
+        "the directive is refused",
+        super::log::Sink::Startup,
+        c"DirGuardRequire: internal error (see the DG00002 line)".as_ptr(),
+        || {
+            // SAFETY: Apache passes argc NUL-terminated strings in argv and a live cmd_parms.
+            let args: Vec<&[u8]> = (0..argc.max(0) as usize)
+                .filter_map(|i| unsafe { cstr_bytes(*argv.add(i)) })
+                .collect();
+            // SAFETY: cmd is live; directive and its filename are set while processing.
+            let origin = unsafe {
+                let d = (*cmd).directive;
+                Origin {
+                    file: String::from_utf8_lossy(cstr_bytes((*d).filename).unwrap_or(b"?"))
+                        .into_owned(),
+                    line: (*d).line_num.max(0) as u32,
+                }
+            };
+            // SAFETY: as above.
+            let base_dir = unsafe { relative_base(cmd) };
+            let base = match &base_dir {
+                Ok(dir) => Base::Dir(dir),
+                Err(why) => Base::Unknown(why),
+            };
+            match spec::parse_require(&args, base, origin) {
+                Err(e) => unsafe { pool_error((*cmd).pool, &e) },
+                Ok(required) => {
+                    let required = Arc::new(required);
+                    // SAFETY: mconfig is this module's DirConfig for the section being read; the
+                    // server config belongs to the server being read. Single-threaded here.
+                    unsafe {
+                        if let Some(dir) = mconfig.cast::<DirConfig>().as_mut() {
+                            dir.required.push(required.clone());
+                        }
+                        if let Some(server) = server_config_mut((*cmd).server) {
+                            server.declared.push(required);
+                        }
+                    }
+                    std::ptr::null()
+                }
+            }
+        },
+    )
+}
+
+fn keyword_arg(
+    cmd: *mut ffi::cmd_parms,
+    arg: *const c_char,
+    directive: &str,
+    accepted: &[&str],
+) -> Result<usize, *const c_char> {
+    // SAFETY: Apache passes a live cmd_parms.
+    let context_error = unsafe { ffi::ap_check_cmd_context(cmd, ffi::GLOBAL_ONLY) };
+    if !context_error.is_null() {
+        return Err(context_error);
+    }
+    // SAFETY: arg is a NUL-terminated argument string from Apache.
+    let value = unsafe { cstr_bytes(arg) }
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    accepted
+        .iter()
+        .position(|a| a.as_bytes() == value.as_slice())
+        .ok_or_else(|| {
+            let msg = format!(
+                "{directive}: '{}' is not one of {}",
+                crate::core::text::escape_log(&value),
+                accepted.join(", ")
+            );
+            // SAFETY: the pool is live while the directive is processed.
+            unsafe { pool_error((*cmd).pool, &msg) }
+        })
+}
+
+/// `DirGuardStartup warn|fail|off`
+pub unsafe extern "C" fn cmd_startup(
+    cmd: *mut ffi::cmd_parms,
+    _mconfig: *mut c_void,
+    arg: *const c_char,
+) -> *const c_char {
+    super::guard::guard(
+        "DirGuardStartup",
+        "the directive is refused",
+        super::log::Sink::Startup,
+        c"DirGuardStartup: internal error".as_ptr(),
+        || {
+            match keyword_arg(cmd, arg, "DirGuardStartup", &["warn", "fail", "off"]) {
+                Err(e) => e,
+                Ok(i) => {
+                    // SAFETY: single-threaded config phase; cmd->server is live.
+                    if let Some(sc) = unsafe { server_config_mut((*cmd).server) } {
+                        sc.startup =
+                            Some([StartupMode::Warn, StartupMode::Fail, StartupMode::Off][i]);
+                    }
+                    std::ptr::null()
+                }
+            }
+        },
+    )
+}
+
+/// `DirGuardRepair off|create|enforce`
+pub unsafe extern "C" fn cmd_repair(
+    cmd: *mut ffi::cmd_parms,
+    _mconfig: *mut c_void,
+    arg: *const c_char,
+) -> *const c_char {
+    super::guard::guard(
+        "DirGuardRepair",
+        "the directive is refused",
+        super::log::Sink::Startup,
+        c"DirGuardRepair: internal error".as_ptr(),
+        || {
+            match keyword_arg(cmd, arg, "DirGuardRepair", &["off", "create", "enforce"]) {
+                Err(e) => e,
+                Ok(i) => {
+                    // SAFETY: single-threaded config phase; cmd->server is live.
+                    if let Some(sc) = unsafe { server_config_mut((*cmd).server) } {
+                        sc.repair =
+                            Some([RepairMode::Off, RepairMode::Create, RepairMode::Enforce][i]);
+                    }
+                    std::ptr::null()
+                }
+            }
+        },
+    )
+}

@@ -1,0 +1,11 @@
+//! The thin httpd layer: the module record, directives, hooks, the log bridge and the panic
+//! guard. Each piece converts Apache's types and delegates to `crate::core`.
+
+mod config;
+mod ffi_util;
+mod guard;
+mod log;
+mod module;
+mod pool;
+mod startup;
+mod test_panic;

@@ -1,0 +1,149 @@
+//! The module record Apache's LoadModule looks up (`dirguard_module`), the directive table and
+//! the hook registrations. Each hook is a trampoline: guard against panics, delegate.
+
+use super::config;
+use super::guard::guard;
+use super::log::Sink;
+use crate::ffi;
+use std::os::raw::{c_int, c_ulong};
+use std::ptr;
+
+/// The directive table, terminated by an all-null entry. Apache only reads it.
+#[repr(transparent)]
+struct CommandTable([ffi::command_rec; 4]);
+
+// SAFETY: the table is immutable; its raw pointers refer to 'static C string literals and
+// functions, so sharing it between threads is sound.
+unsafe impl Sync for CommandTable {}
+
+const ANY_SCOPE: c_int = (ffi::RSRC_CONF | ffi::ACCESS_CONF) as c_int;
+const SERVER_SCOPE: c_int = ffi::RSRC_CONF as c_int;
+
+static COMMANDS: CommandTable = CommandTable([
+    ffi::command_rec {
+        name: c"DirGuardRequire".as_ptr(),
+        func: ffi::cmd_func { take_argv: Some(config::cmd_require) },
+        cmd_data: ptr::null_mut(),
+        req_override: ANY_SCOPE,
+        args_how: ffi::TAKE_ARGV,
+        errmsg: c"PATH [access=none|r|rw] [owner=USER|#UID] [group=GROUP|#GID] [mode=OCTAL] [min-free=SIZE] [min-inodes=N]: a directory the site needs".as_ptr(),
+    },
+    ffi::command_rec {
+        name: c"DirGuardStartup".as_ptr(),
+        func: ffi::cmd_func { take1: Some(config::cmd_startup) },
+        cmd_data: ptr::null_mut(),
+        req_override: SERVER_SCOPE,
+        args_how: ffi::TAKE1,
+        errmsg: c"warn|fail|off: what the startup check does with failing directories (default warn)".as_ptr(),
+    },
+    ffi::command_rec {
+        name: c"DirGuardRepair".as_ptr(),
+        func: ffi::cmd_func { take1: Some(config::cmd_repair) },
+        cmd_data: ptr::null_mut(),
+        req_override: SERVER_SCOPE,
+        args_how: ffi::TAKE1,
+        errmsg: c"off|create|enforce: create missing directories, and correct declared owner/group/mode (default off)".as_ptr(),
+    },
+    ffi::command_rec {
+        name: ptr::null(),
+        func: ffi::cmd_func { no_args: None },
+        cmd_data: ptr::null_mut(),
+        req_override: 0,
+        args_how: ffi::RAW_ARGS,
+        errmsg: ptr::null(),
+    },
+]);
+
+/// The record LoadModule finds by name. Apache writes into it (module_index, next, handle),
+/// hence `static mut`; this crate only ever reads `module_index`, through a raw pointer.
+#[no_mangle]
+#[allow(non_upper_case_globals)]
+pub static mut dirguard_module: ffi::module = ffi::module {
+    version: ffi::MODULE_MAGIC_NUMBER_MAJOR as c_int,
+    minor_version: ffi::MODULE_MAGIC_NUMBER_MINOR as c_int,
+    module_index: -1,
+    name: c"mod_dirguard.c".as_ptr(),
+    dynamic_load_handle: ptr::null_mut(),
+    next: ptr::null_mut(),
+    magic: ffi::MODULE_MAGIC_COOKIE as c_ulong,
+    rewrite_args: None,
+    create_dir_config: Some(config::create_dir_config),
+    merge_dir_config: Some(config::merge_dir_config),
+    create_server_config: Some(config::create_server_config),
+    merge_server_config: Some(config::merge_server_config),
+    cmds: &raw const COMMANDS as *const ffi::command_rec,
+    register_hooks: Some(register_hooks),
+    flags: 0,
+};
+
+/// This module's index in Apache's per-module vectors (set by Apache when the module is added).
+pub fn index() -> c_int {
+    // SAFETY: Apache writes module_index while adding the module, before any hook or directive
+    // of ours runs; afterwards the field is only read. A plain read through a raw pointer.
+    unsafe { (*(&raw const dirguard_module)).module_index }
+}
+
+unsafe extern "C" fn check_config(
+    _pconf: *mut ffi::apr_pool_t,
+    _plog: *mut ffi::apr_pool_t,
+    _ptemp: *mut ffi::apr_pool_t,
+    s: *mut ffi::server_rec,
+) -> c_int {
+    guard(
+        "the check_config hook",
+        "Apache will not start",
+        Sink::Startup,
+        ffi::HTTP_INTERNAL_SERVER_ERROR as c_int,
+        || {
+            super::test_panic::maybe("check_config");
+            super::startup::check_config(s)
+        },
+    )
+}
+
+unsafe extern "C" fn post_config(
+    _pconf: *mut ffi::apr_pool_t,
+    _plog: *mut ffi::apr_pool_t,
+    _ptemp: *mut ffi::apr_pool_t,
+    s: *mut ffi::server_rec,
+) -> c_int {
+    guard(
+        "the post_config hook",
+        "Apache will not start",
+        Sink::Server(s),
+        ffi::HTTP_INTERNAL_SERVER_ERROR as c_int,
+        || {
+            super::test_panic::maybe("post_config");
+            super::startup::post_config(s)
+        },
+    )
+}
+
+unsafe extern "C" fn register_hooks(_p: *mut ffi::apr_pool_t) {
+    guard(
+        "register_hooks",
+        "mod_dirguard's hooks are not registered",
+        Sink::Startup,
+        (),
+        || {
+            super::log::install();
+            super::guard::install_panic_hook();
+            // SAFETY: registering hook functions with Apache's hook tables during module load.
+            unsafe {
+                ffi::ap_hook_check_config(
+                    Some(check_config),
+                    ptr::null(),
+                    ptr::null(),
+                    ffi::APR_HOOK_MIDDLE as c_int,
+                );
+                ffi::ap_hook_post_config(
+                    Some(post_config),
+                    ptr::null(),
+                    ptr::null(),
+                    ffi::APR_HOOK_MIDDLE as c_int,
+                );
+            }
+            super::test_panic::register();
+        },
+    )
+}

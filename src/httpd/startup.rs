@@ -1,0 +1,180 @@
+//! The startup self-check in Apache's lifecycle.
+//!
+//! Apache reads its configuration twice at start (and once per restart), and opens the error
+//! log between check_config and post_config, after which stderr *is* the error log. So:
+//! - first pass, check_config: the terminal is still attached. Under `apache2 -t` the report
+//!   (with what repair would do) goes to stderr and `fail` makes the test fail. For a real start
+//!   in `fail` mode the check runs here too, so a refusal is printed on the terminal, and the
+//!   report is kept for post_config;
+//! - first pass, post_config: a kept refusal is written into the error log and Apache stops;
+//! - second pass and every restart, post_config: repair, audit, log once, decide.
+
+use super::config::{server_config, RepairMode, StartupMode};
+use super::log::{self, Sink};
+use crate::core::identity::Identity;
+use crate::core::messages::{self, Severity};
+use crate::core::repair::Policy;
+use crate::core::spec::RequiredDir;
+use crate::core::startup::{self, Report};
+use crate::ffi;
+use std::os::raw::c_int;
+use std::sync::Arc;
+
+const FAILED: c_int = ffi::HTTP_INTERNAL_SERVER_ERROR as c_int;
+const OK: c_int = ffi::OK as c_int;
+
+fn query(code: u32) -> c_int {
+    // SAFETY: ap_state_query only reads process state.
+    unsafe { ffi::ap_state_query(code as c_int) }
+}
+
+fn first_pass() -> bool {
+    query(ffi::AP_SQ_MAIN_STATE) == ffi::AP_SQ_MS_CREATE_PRE_CONFIG as c_int
+}
+
+fn configtest() -> bool {
+    query(ffi::AP_SQ_RUN_MODE) != ffi::AP_SQ_RM_NORMAL as c_int
+}
+
+/// Every declaration of every server (main first, then virtual hosts in config order).
+fn declared(s: *const ffi::server_rec) -> Vec<Arc<RequiredDir>> {
+    let mut all = Vec::new();
+    let mut cur = s;
+    while !cur.is_null() {
+        // SAFETY: Apache's server list, alive for the config generation.
+        if let Some(sc) = unsafe { server_config(cur) } {
+            all.extend(sc.declared.iter().cloned());
+        }
+        // SAFETY: as above.
+        cur = unsafe { (*cur).next };
+    }
+    all
+}
+
+/// Who the children will run as: the configured User/Group when Apache starts as root,
+/// otherwise the running user (with a note that ownership repair is then impossible).
+fn identity(sink: Sink) -> Identity {
+    // SAFETY: plain reads of the process's credentials and of mod_unixd's config, which is
+    // complete once the configuration has been read (check_config and later).
+    unsafe {
+        if libc::geteuid() != 0 {
+            let id = Identity::current_process();
+            log::write(
+                sink,
+                Severity::Info,
+                messages::UNPRIVILEGED,
+                &format!("Apache runs unprivileged: directories are checked for the running {}; repair cannot change ownership", id.describe()),
+            );
+            return id;
+        }
+        let cfg = &*std::ptr::addr_of!(ffi::ap_unixd_config);
+        let name = super::ffi_util::cstr_bytes(cfg.user_name)
+            .map(|b| String::from_utf8_lossy(b).into_owned());
+        let id = Identity::for_server_user(name.as_deref(), cfg.user_id, cfg.group_id);
+        if cfg.user_id == u32::MAX {
+            log::write(
+                sink,
+                Severity::Warning,
+                messages::IDENTITY_UNKNOWN,
+                "no valid User is configured (uid -1); directories are checked for uid -1, which the children cannot run as",
+            );
+        }
+        log::write(
+            sink,
+            Severity::Debug,
+            messages::IDENTITY,
+            &format!("checking as {} with groups {:?}", id.describe(), id.groups),
+        );
+        id
+    }
+}
+
+fn make_report(s: *const ffi::server_rec, sink: Sink, dry_run: bool) -> Option<(Report, bool)> {
+    // SAFETY: s is the live main server.
+    let sc = unsafe { server_config(s) }?;
+    if sc.startup_mode() == StartupMode::Off {
+        return None;
+    }
+    let dirs = declared(s);
+    let id = identity(sink);
+    let refs: Vec<&RequiredDir> = dirs.iter().map(Arc::as_ref).collect();
+    let policy = match sc.repair_mode() {
+        RepairMode::Off => None,
+        RepairMode::Create => Some(Policy::Create),
+        RepairMode::Enforce => Some(Policy::Enforce),
+    };
+    let report = startup::run(&refs, &id, policy, dry_run);
+    let refuse = sc.startup_mode() == StartupMode::Fail && !report.audit.is_clean();
+    Some((report, refuse))
+}
+
+fn emit(sink: Sink, report: &Report, refuse: bool) {
+    for line in &report.lines {
+        log::write(sink, line.severity, line.tag, &line.text);
+    }
+    if refuse {
+        log::write(
+            sink,
+            Severity::Emerg,
+            messages::STARTUP_REFUSED,
+            &format!(
+                "DirGuardStartup fail: refusing to start, {} required director{} failing (see the lines above)",
+                report.audit.failing(),
+                if report.audit.failing() == 1 { "y is" } else { "ies are" }
+            ),
+        );
+    }
+}
+
+pub fn check_config(s: *mut ffi::server_rec) -> c_int {
+    if !first_pass() {
+        return OK;
+    }
+    // SAFETY: s is the live main server.
+    let Some(sc) = (unsafe { server_config(s) }) else {
+        return OK;
+    };
+    let test = configtest();
+    if !test && sc.startup_mode() != StartupMode::Fail {
+        return OK;
+    }
+    let Some((report, refuse)) = make_report(s, Sink::Startup, test) else {
+        return OK;
+    };
+    if test || refuse {
+        emit(Sink::Startup, &report, refuse);
+    }
+    if test {
+        return if refuse { FAILED } else { OK };
+    }
+    if refuse {
+        if let Ok(mut pending) = sc.pending.lock() {
+            *pending = Some(report);
+        }
+    }
+    OK
+}
+
+pub fn post_config(s: *mut ffi::server_rec) -> c_int {
+    let sink = Sink::Server(s);
+    if first_pass() {
+        // SAFETY: s is the live main server.
+        let pending = unsafe { server_config(s) }.and_then(|sc| sc.pending.lock().ok()?.take());
+        return match pending {
+            Some(report) => {
+                emit(sink, &report, true);
+                FAILED
+            }
+            None => OK,
+        };
+    }
+    let Some((report, refuse)) = make_report(s, sink, false) else {
+        return OK;
+    };
+    emit(sink, &report, refuse);
+    if refuse {
+        FAILED
+    } else {
+        OK
+    }
+}

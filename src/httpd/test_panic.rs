@@ -1,0 +1,62 @@
+//! Test-only panic injection (cargo feature `test-panic`, never in the shipped module): proves
+//! that a panic inside a hook is contained. `DIRGUARD_TEST_PANIC=check_config|post_config` in
+//! the environment panics in that hook; a request whose URI contains `/dirguard-test-panic`
+//! panics in a fixups hook.
+
+#[cfg(feature = "test-panic")]
+mod enabled {
+    use crate::ffi;
+    use crate::httpd::guard::guard;
+    use crate::httpd::log::Sink;
+    use std::ffi::CStr;
+    use std::os::raw::c_int;
+
+    pub fn maybe(hook: &str) {
+        if std::env::var("DIRGUARD_TEST_PANIC").is_ok_and(|v| v.split(',').any(|h| h == hook)) {
+            panic!("test-panic requested in {hook}");
+        }
+    }
+
+    unsafe extern "C" fn fixups(r: *mut ffi::request_rec) -> c_int {
+        guard(
+            "the fixups hook",
+            "the request is declined and served as if the module were absent",
+            Sink::Request(r),
+            ffi::DECLINED,
+            || {
+                // SAFETY: r is the live request; uri is NUL-terminated or null.
+                let uri = unsafe { (*r).uri };
+                if !uri.is_null()
+                    && unsafe { CStr::from_ptr(uri) }
+                        .to_bytes()
+                        .windows(19)
+                        .any(|w| w == b"/dirguard-test-panic")
+                {
+                    panic!("test-panic requested by the request URI");
+                }
+                ffi::DECLINED
+            },
+        )
+    }
+
+    pub fn register() {
+        // SAFETY: hook registration during module load.
+        unsafe {
+            ffi::ap_hook_fixups(
+                Some(fixups),
+                std::ptr::null(),
+                std::ptr::null(),
+                ffi::APR_HOOK_MIDDLE as c_int,
+            )
+        };
+    }
+}
+
+#[cfg(feature = "test-panic")]
+pub use enabled::{maybe, register};
+
+#[cfg(not(feature = "test-panic"))]
+pub fn maybe(_hook: &str) {}
+
+#[cfg(not(feature = "test-panic"))]
+pub fn register() {}
