@@ -100,6 +100,7 @@ fn allowlist(b: bindgen::Builder) -> bindgen::Builder {
         "cmd_how",
         "server_rec",
         "request_rec",
+        "ap_logconf",
         "process_rec",
         "ap_directive_t",
         "unixd_config_rec",

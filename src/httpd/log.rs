@@ -14,6 +14,7 @@ pub enum Sink {
     /// A server's error log; before the logs are open, stderr (never syslog).
     Server(*const ffi::server_rec),
     /// A request's error log, with its client and log id.
+    #[cfg_attr(not(feature = "test-panic"), allow(dead_code))]
     Request(*const ffi::request_rec),
     /// Bare startup text on stderr (`apache2 -t`, refusal to start): no timestamp or level.
     Startup,
@@ -30,23 +31,45 @@ pub fn main_server() -> *const ffi::server_rec {
     unsafe { *std::ptr::addr_of!(ffi::ap_server_conf) }
 }
 
-/// Mirrors APLOG_MODULE_IS_LEVEL: notice and more severe always pass to Apache, which applies
-/// its own filter; finer levels are checked against `LogLevel` for this module first.
+/// Like APLOG_MODULE_IS_LEVEL. Apache always writes notice lines ("startup notices"); ours
+/// follow that convention unless `LogLevel dirguard:LEVEL` sets this module's own level below
+/// notice, so `LogLevel dirguard:error` silences them as an administrator expects.
 pub fn enabled(sink: Sink, sev: Severity) -> bool {
-    if sev <= Severity::Notice {
+    if sev < Severity::Notice {
         return true;
     }
     let idx = module_index();
     // SAFETY: the pointers come from Apache and are valid for the duration of the hook that
-    // logs; the accessor functions only read the log configuration.
-    let level = unsafe {
+    // logs; the log configuration is only read.
+    let logconf: *const ffi::ap_logconf = unsafe {
         match sink {
-            Sink::Server(s) if !s.is_null() => ffi::ap_get_server_module_loglevel(s, idx),
-            Sink::Request(r) if !r.is_null() => ffi::ap_get_request_module_loglevel(r, idx),
-            _ => return false,
+            Sink::Server(s) if !s.is_null() => &raw const (*s).log,
+            Sink::Request(r) if !r.is_null() => {
+                if !(*r).log.is_null() {
+                    (*r).log
+                } else {
+                    &raw const (*(*r).server).log
+                }
+            }
+            _ => return true,
         }
     };
-    level >= sev as c_int
+    // SAFETY: logconf points into a live server or request (above); module_levels, when not
+    // null, has one entry per loaded module, indexed by module_index.
+    let (own, level) = unsafe {
+        let own = if idx >= 0 && !(*logconf).module_levels.is_null() {
+            let l = *(*logconf).module_levels.add(idx as usize);
+            (l >= 0).then_some(l as c_int)
+        } else {
+            None
+        };
+        (own, (*logconf).level)
+    };
+    match (sev, own) {
+        (Severity::Notice, None) => true,
+        (_, Some(own)) => own >= sev as c_int,
+        (_, None) => level >= sev as c_int,
+    }
 }
 
 /// Writes one tagged line. The text is escaped by Apache itself (control bytes, backslashes

@@ -26,11 +26,12 @@ mod enabled {
             || {
                 // SAFETY: r is the live request; uri is NUL-terminated or null.
                 let uri = unsafe { (*r).uri };
+                const TRIGGER: &[u8] = b"/dirguard-test-panic";
                 if !uri.is_null()
                     && unsafe { CStr::from_ptr(uri) }
                         .to_bytes()
-                        .windows(19)
-                        .any(|w| w == b"/dirguard-test-panic")
+                        .windows(TRIGGER.len())
+                        .any(|w| w == TRIGGER)
                 {
                     panic!("test-panic requested by the request URI");
                 }

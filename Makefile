@@ -1,0 +1,68 @@
+# mod_dirguard — build, test, demo and install. `make demo` and `make test` run `make deps`
+# first, so on a fresh Debian machine those two commands are all the set-up.
+
+CARGO        ?= cargo
+APXS         ?= apxs
+MPMS         ?= event worker prefork
+DESTDIR      ?=
+MODULE       := target/release/libmod_dirguard.so
+PANIC_MODULE := target/test-panic/release/libmod_dirguard.so
+# What building and testing need from Debian: httpd and its headers, libclang for bindgen, acl
+# for the ACL tests, curl for the demo.
+DEB_PACKAGES := apache2 apache2-dev libclang-dev acl curl
+
+.PHONY: all module panic-module deps test unit integration lint demo install clean
+
+all: module
+
+module:
+	$(CARGO) build --release
+
+# The same module with the test-only `test-panic` feature, in its own target dir.
+panic-module:
+	$(CARGO) build --release --features test-panic --target-dir target/test-panic
+
+deps:
+	@missing=""; for p in $(DEB_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then \
+	  echo "make deps: installing$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	else \
+	  echo "make deps: missing Debian packages; run as root:"; \
+	  echo "  apt-get update && apt-get install -y$$missing"; exit 1; \
+	fi
+
+test: deps module panic-module unit integration
+
+unit:
+	$(CARGO) test --release --lib
+
+# The whole integration suite under each MPM.
+integration: module panic-module
+	@for mpm in $(MPMS); do \
+	  echo "== integration tests under the $$mpm MPM"; \
+	  DIRGUARD_TEST_MPM=$$mpm $(CARGO) test --release --test '*' || exit 1; \
+	done
+
+lint:
+	$(CARGO) fmt --check
+	$(CARGO) clippy --release --all-targets -- -D warnings
+	$(CARGO) clippy --release --all-targets --features test-panic --target-dir target/test-panic -- -D warnings
+
+demo: deps module
+	bash tests/demo.sh
+
+install: module
+	@libexecdir="$$($(APXS) -q LIBEXECDIR)"; \
+	install -d "$(DESTDIR)$$libexecdir" "$(DESTDIR)/etc/apache2/mods-available"; \
+	install -m 0644 $(MODULE) "$(DESTDIR)$$libexecdir/mod_dirguard.so"; \
+	sed "s|@LIBEXECDIR@|$$libexecdir|" conf/dirguard.load > "$(DESTDIR)/etc/apache2/mods-available/dirguard.load"; \
+	chmod 0644 "$(DESTDIR)/etc/apache2/mods-available/dirguard.load"; \
+	install -m 0644 conf/dirguard.conf "$(DESTDIR)/etc/apache2/mods-available/dirguard.conf"; \
+	echo "installed $$libexecdir/mod_dirguard.so; enable it with: a2enmod dirguard"
+
+clean:
+	$(CARGO) clean

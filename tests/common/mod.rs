@@ -1,0 +1,330 @@
+//! The real-Apache test harness: each test writes a self-contained config into its own
+//! directory, starts Debian's /usr/sbin/apache2 (or $APACHE2) on a free 127.0.0.1 port with
+//! the freshly built module, and stops it and cleans up even when the test fails. At the end
+//! every [error]/[crit]/[alert]/[emerg] line in the error log must carry a tag the test allowed.
+
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+pub fn apache2() -> String {
+    std::env::var("APACHE2").unwrap_or_else(|_| "/usr/sbin/apache2".into())
+}
+
+pub fn mpm() -> String {
+    std::env::var("DIRGUARD_TEST_MPM").unwrap_or_else(|_| "event".into())
+}
+
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Skips the rest of a test that needs root, saying so on the test's output.
+#[macro_export]
+macro_rules! require_root {
+    ($why:expr) => {
+        if !common::is_root() {
+            eprintln!("SKIPPED (needs root): {}", $why);
+            return;
+        }
+    };
+}
+
+fn manifest_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The module under test: $DIRGUARD_MODULE, or what `make` built.
+pub fn module_path() -> PathBuf {
+    let p = std::env::var("DIRGUARD_MODULE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| manifest_dir().join("target/release/libmod_dirguard.so"));
+    assert!(p.is_file(), "module {} not built: run `make` (or make test) first", p.display());
+    p
+}
+
+/// The build with the test-only `test-panic` feature (`make test` builds it).
+pub fn panic_module_path() -> PathBuf {
+    let p = std::env::var("DIRGUARD_PANIC_MODULE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| manifest_dir().join("target/test-panic/release/libmod_dirguard.so"));
+    assert!(p.is_file(), "test-panic module {} not built: run `make test`", p.display());
+    p
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+pub struct Apache {
+    pub dir: PathBuf,
+    pub port: u16,
+    pub conf: PathBuf,
+    pub error_log: PathBuf,
+    module: PathBuf,
+    with_module: bool,
+    body: String,
+    env: Vec<(String, String)>,
+    allowed: Vec<String>,
+    running: bool,
+}
+
+impl Apache {
+    /// A fresh server directory (mode 0755 so the server's User can enter it) with `htdocs/`.
+    pub fn new(name: &str) -> Apache {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let dir = std::env::temp_dir().join(format!("dirguard-{name}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("htdocs")).unwrap();
+        for d in [dir.as_path(), &dir.join("htdocs")] {
+            std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        std::fs::write(dir.join("htdocs/index.html"), "hello\n").unwrap();
+        std::fs::set_permissions(dir.join("htdocs/index.html"), std::fs::Permissions::from_mode(0o644)).unwrap();
+        Apache {
+            conf: dir.join("httpd.conf"),
+            error_log: dir.join("error.log"),
+            dir,
+            port: free_port(),
+            module: module_path(),
+            with_module: true,
+            body: String::new(),
+            env: Vec::new(),
+            allowed: Vec::new(),
+            running: false,
+        }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.join(rel)
+    }
+
+    /// Configuration after the module is loaded (directives of the test).
+    pub fn config(&mut self, text: &str) -> &mut Self {
+        self.body.push_str(text);
+        self.body.push('\n');
+        self
+    }
+
+    pub fn use_module(&mut self, path: PathBuf) -> &mut Self {
+        self.module = path;
+        self
+    }
+
+    pub fn without_module(&mut self) -> &mut Self {
+        self.with_module = false;
+        self
+    }
+
+    pub fn env(&mut self, k: &str, v: &str) -> &mut Self {
+        self.env.push((k.into(), v.into()));
+        self
+    }
+
+    /// Error-log lines carrying this tag are expected by the test.
+    pub fn allow(&mut self, tag: &str) -> &mut Self {
+        self.allowed.push(tag.into());
+        self
+    }
+
+    fn write_config(&self) {
+        let mpm = mpm();
+        let mut c = format!(
+            "ServerRoot {dir}\nServerName localhost\nListen 127.0.0.1:{port}\nPidFile {dir}/httpd.pid\n\
+             ErrorLog {dir}/error.log\nLogLevel warn\n\
+             LoadModule mpm_{mpm}_module /usr/lib/apache2/modules/mod_mpm_{mpm}.so\n\
+             LoadModule authz_core_module /usr/lib/apache2/modules/mod_authz_core.so\n\
+             LoadModule mime_module /usr/lib/apache2/modules/mod_mime.so\n\
+             TypesConfig /etc/mime.types\nDocumentRoot {dir}/htdocs\n\
+             StartServers 1\nMaxRequestWorkers 8\nServerLimit 8\nGracefulShutdownTimeout 2\n",
+            dir = self.dir.display(),
+            port = self.port,
+        );
+        if mpm != "prefork" {
+            c.push_str("ThreadsPerChild 4\nThreadLimit 4\nMinSpareThreads 1\nMaxSpareThreads 8\n");
+        }
+        if is_root() {
+            c.push_str("User www-data\nGroup www-data\n");
+        }
+        if self.with_module {
+            c.push_str(&format!("LoadModule dirguard_module {}\n", self.module.display()));
+        }
+        c.push_str(&self.body);
+        std::fs::write(&self.conf, c).unwrap();
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.write_config();
+        Command::new(apache2())
+            .arg("-f")
+            .arg(&self.conf)
+            .args(args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .output()
+            .expect("apache2 runs")
+    }
+
+    /// `apache2 -t`: the output (stdout and stderr) and whether it passed.
+    pub fn configtest(&self) -> (bool, String) {
+        let out = self.run(&["-t"]);
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        (out.status.success(), text)
+    }
+
+    /// `apache2 -M`
+    pub fn modules(&self) -> String {
+        let out = self.run(&["-M"]);
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    }
+
+    /// Starts the server and waits until it answers; Err carries apache2's output and the log.
+    pub fn try_start(&mut self) -> Result<(), String> {
+        let out = self.run(&["-k", "start"]);
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        if !out.status.success() {
+            return Err(text);
+        }
+        self.running = true;
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() && self.pid().is_some() {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Err(format!("apache2 did not answer within 15 s\n{text}\n{}", self.log()))
+    }
+
+    pub fn start(&mut self) -> &mut Self {
+        if let Err(e) = self.try_start() {
+            panic!("apache2 failed to start:\n{e}\n--- error log:\n{}", self.log());
+        }
+        self
+    }
+
+    pub fn pid(&self) -> Option<i32> {
+        std::fs::read_to_string(self.dir.join("httpd.pid")).ok()?.trim().parse().ok()
+    }
+
+    fn signal(&self, how: &str) {
+        let out = self.run(&["-k", how]);
+        assert!(out.status.success(), "apache2 -k {how}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// `apache2 -k graceful`, waiting until the new generation has logged it resumed.
+    pub fn graceful(&mut self) {
+        self.restart_with("graceful");
+    }
+
+    /// `apache2 -k restart` (full restart of the children, same parent).
+    pub fn restart(&mut self) {
+        self.restart_with("restart");
+    }
+
+    fn restart_with(&mut self, how: &str) {
+        let before = self.log().matches("resuming normal operations").count();
+        self.signal(how);
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if self.log().matches("resuming normal operations").count() > before
+                && TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+            {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("no new generation after -k {how}:\n{}", self.log());
+    }
+
+    pub fn stop(&mut self) {
+        if !self.running {
+            return;
+        }
+        let pid = self.pid();
+        let _ = self.run(&["-k", "stop"]);
+        if let Some(pid) = pid {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            // SAFETY: kill with signal 0 only probes whether the process exists.
+            while Instant::now() < deadline && unsafe { libc::kill(pid, 0) } == 0 {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            // SAFETY: pid is the server's parent, which we started; kill it if it hangs.
+            if unsafe { libc::kill(pid, 0) } == 0 {
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        }
+        self.running = false;
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.error_log).unwrap_or_default()
+    }
+
+    /// Error-log lines containing `needle`.
+    pub fn lines_with(&self, needle: &str) -> Vec<String> {
+        self.log().lines().filter(|l| l.contains(needle)).map(str::to_owned).collect()
+    }
+
+    /// One HTTP/1.0 GET: (status, headers and body).
+    pub fn get(&self, path: &str) -> (u16, String) {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").unwrap();
+        let mut resp = String::new();
+        let _ = s.read_to_string(&mut resp);
+        let status = resp.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+        (status, resp)
+    }
+
+    fn unexpected_lines(&self) -> Vec<String> {
+        self.log()
+            .lines()
+            .filter(|l| ["[error]", "[crit]", "[alert]", "[emerg]", ":error]", ":crit]", ":alert]", ":emerg]"].iter().any(|lvl| l.contains(lvl)))
+            .filter(|l| !self.allowed.iter().any(|t| l.contains(t.as_str())))
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+impl Drop for Apache {
+    fn drop(&mut self) {
+        self.stop();
+        let unexpected = self.unexpected_lines();
+        let keep = std::env::var_os("DIRGUARD_KEEP_TEST_DIRS").is_some();
+        if !keep && (unexpected.is_empty() || std::thread::panicking()) {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+        if !std::thread::panicking() && !unexpected.is_empty() {
+            panic!(
+                "unexpected error-log lines (allow their tag if the test expects them):\n{}\n(log kept in {})",
+                unexpected.join("\n"),
+                self.dir.display()
+            );
+        }
+    }
+}
+
+/// Runs a shell command as root (for pasting `fix:` commands); panics on failure.
+pub fn sh(cmd: &str) {
+    let out = Command::new("bash").arg("-c").arg(cmd).output().unwrap();
+    assert!(out.status.success(), "`{cmd}` failed: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// The text after "fix: " on the first error-log line carrying `tag`.
+pub fn fix_of(line: &str) -> String {
+    line.split("fix: ").nth(1).unwrap_or_else(|| panic!("no fix in {line}")).trim().to_owned()
+}
+
+pub fn mode_of(p: &Path) -> u32 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(p).unwrap().mode() & 0o7777
+}
