@@ -6,7 +6,11 @@ use common::Apache;
 #[test]
 fn apache_lists_the_module_as_shared() {
     let a = Apache::new("modules");
-    assert!(a.modules().contains("dirguard_module (shared)"), "{}", a.modules());
+    assert!(
+        a.modules().contains("dirguard_module (shared)"),
+        "{}",
+        a.modules()
+    );
 }
 
 #[test]
@@ -20,8 +24,17 @@ fn missing_uploads_is_one_error_line_with_a_fix_that_works() {
     assert_eq!(lines.len(), 1, "{}", a.log());
     let line = &lines[0];
     assert!(line.contains("[dirguard:error]"), "{line}");
-    assert!(line.contains(&format!("'{}' is missing (No such file or directory", uploads.display())), "{line}");
-    assert!(line.contains(&format!("declared at {}:", a.conf.display())), "{line}");
+    assert!(
+        line.contains(&format!(
+            "'{}' is missing (No such file or directory",
+            uploads.display()
+        )),
+        "{line}"
+    );
+    assert!(
+        line.contains(&format!("declared at {}:", a.conf.display())),
+        "{line}"
+    );
     let fix = common::fix_of(line);
     assert!(fix.starts_with("install -d -m 0755"), "{fix}");
     a.stop();
@@ -29,23 +42,37 @@ fn missing_uploads_is_one_error_line_with_a_fix_that_works() {
     // Pasting the fix makes the next start clean (the Drop check fails on any new error line).
     common::sh(&fix);
     let mut b = Apache::new("missing-fixed");
-    b.config(&format!("DirGuardRequire {} access=rw", uploads.display())).start();
+    b.config(&format!("DirGuardRequire {} access=rw", uploads.display()))
+        .start();
     assert!(b.lines_with("DG01101").is_empty(), "{}", b.log());
-    assert_eq!(b.lines_with("DG01120").len(), 1, "one summary line: {}", b.log());
+    assert_eq!(
+        b.lines_with("DG01120").len(),
+        1,
+        "one summary line: {}",
+        b.log()
+    );
 }
 
 #[test]
 fn loglevel_dirguard_debug_shows_debug_and_error_hides_notice() {
     let mut a = Apache::new("loglevel-debug");
     let d = a.path("htdocs");
-    a.config(&format!("LogLevel warn dirguard:debug\nDirGuardRequire {}", d.display())).start();
+    a.config(&format!(
+        "LogLevel warn dirguard:debug\nDirGuardRequire {}",
+        d.display()
+    ))
+    .start();
     assert!(a.log().contains("[dirguard:debug]"), "{}", a.log());
     assert_eq!(a.lines_with("[dirguard:notice]").len(), 1, "{}", a.log());
     a.stop();
 
     let mut b = Apache::new("loglevel-error");
     let d = b.path("htdocs");
-    b.config(&format!("LogLevel warn dirguard:error\nDirGuardRequire {}", d.display())).start();
+    b.config(&format!(
+        "LogLevel warn dirguard:error\nDirGuardRequire {}",
+        d.display()
+    ))
+    .start();
     assert!(!b.log().contains("[dirguard:notice]"), "{}", b.log());
     assert!(!b.log().contains("[dirguard:debug]"), "{}", b.log());
 }
@@ -54,7 +81,9 @@ fn loglevel_dirguard_debug_shows_debug_and_error_hides_notice() {
 fn graceful_and_full_restarts_rerun_the_check_and_keep_serving() {
     let mut a = Apache::new("restarts");
     let gone = a.path("gone");
-    a.config(&format!("DirGuardRequire {}", gone.display())).allow("DG01101").start();
+    a.config(&format!("DirGuardRequire {}", gone.display()))
+        .allow("DG01101")
+        .start();
     assert_eq!(a.get("/index.html").0, 200);
     for i in 1..=3 {
         a.graceful();
@@ -70,16 +99,34 @@ fn graceful_and_full_restarts_rerun_the_check_and_keep_serving() {
 #[test]
 fn a_panic_in_a_request_hook_is_contained_and_the_server_keeps_serving() {
     let mut a = Apache::new("panic-request");
-    a.use_module(common::panic_module_path()).allow("DG00001").allow("DG00002").start();
+    a.use_module(common::panic_module_path())
+        .allow("DG00001")
+        .allow("DG00002")
+        .start();
     let (status, _) = a.get("/dirguard-test-panic");
-    assert_eq!(status, 404, "the request is declined and handled as without the module");
+    assert_eq!(
+        status, 404,
+        "the request is declined and handled as without the module"
+    );
     for _ in 0..5 {
         assert_eq!(a.get("/index.html").0, 200);
     }
     assert_eq!(a.lines_with("DG00001").len(), 1, "{}", a.log());
-    assert!(a.lines_with("DG00001")[0].contains("[dirguard:crit]"), "{}", a.log());
-    assert!(a.lines_with("DG00002")[0].contains("test-panic requested"), "{}", a.log());
-    assert!(!a.log().contains("exit signal"), "no child died: {}", a.log());
+    assert!(
+        a.lines_with("DG00001")[0].contains("[dirguard:crit]"),
+        "{}",
+        a.log()
+    );
+    assert!(
+        a.lines_with("DG00002")[0].contains("test-panic requested"),
+        "{}",
+        a.log()
+    );
+    assert!(
+        !a.log().contains("exit signal"),
+        "no child died: {}",
+        a.log()
+    );
 }
 
 #[test]
@@ -92,14 +139,18 @@ fn a_panic_at_startup_stops_apache_with_a_clear_message() {
         .allow("AH00016");
     let err = a.try_start().expect_err("Apache must refuse to start");
     let log = a.log();
-    assert!(log.contains("DG00001") && log.contains("internal error in the post_config hook contained"), "{err}\n{log}");
+    assert!(
+        log.contains("DG00001") && log.contains("internal error in the post_config hook contained"),
+        "{err}\n{log}"
+    );
     assert!(log.contains("Apache will not start"), "{log}");
 }
 
 #[test]
 fn the_shipped_module_has_no_test_panic_trigger() {
     let mut a = Apache::new("no-panic-trigger");
-    a.env("DIRGUARD_TEST_PANIC", "post_config,check_config").start();
+    a.env("DIRGUARD_TEST_PANIC", "post_config,check_config")
+        .start();
     assert_eq!(a.get("/dirguard-test-panic").0, 404);
     assert!(!a.log().contains("DG00001"), "{}", a.log());
 }

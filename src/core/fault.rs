@@ -80,6 +80,9 @@ pub struct CreationTarget {
     pub group_name: Option<String>,
 }
 
+/// An owner or group for a new directory: its id, and its name for commands (None = root).
+type Who = (u32, Option<String>);
+
 /// The owner, group and mode a missing directory should get: the declared ones, else for `rw`
 /// the server User/Group, else root:root; widened to the server user only when the result would
 /// otherwise deny the declared access. Mode defaults to 0755.
@@ -90,16 +93,15 @@ pub fn creation_target(dir: &RequiredDir, id: &Identity) -> CreationTarget {
     let root = (0, None);
     let declared_owner = dir.owner.as_ref().map(|p| (p.id, Some(p.name.clone())));
     let declared_group = dir.group.as_ref().map(|p| (p.id, Some(p.name.clone())));
-    let candidates: Vec<((u32, Option<String>), (u32, Option<String>))> =
-        if dir.access == Access::ReadWrite {
-            vec![(user.clone(), group.clone())]
-        } else {
-            vec![
-                (root.clone(), root.clone()),
-                (root.clone(), group.clone()),
-                (user.clone(), group.clone()),
-            ]
-        };
+    let candidates: Vec<(Who, Who)> = if dir.access == Access::ReadWrite {
+        vec![(user.clone(), group.clone())]
+    } else {
+        vec![
+            (root.clone(), root.clone()),
+            (root.clone(), group.clone()),
+            (user.clone(), group.clone()),
+        ]
+    };
     let chosen = candidates
         .iter()
         .map(|(o, g)| {

@@ -181,9 +181,21 @@ fn walk(
 
     while let Some(name) = pending.pop_front() {
         if name == ".." {
-            fd = open_dir_at(Some(&fd), &name).map_err(|e| fail("openat", &here, e))?;
-            here.pop();
-            here_uid = fstat(&fd).map_err(|e| fail("fstat", &here, e))?.st_uid;
+            let parent = open_dir_at(Some(&fd), &name).map_err(|e| fail("openat", &here, e))?;
+            let parent_uid = fstat(&parent).map_err(|e| fail("fstat", &here, e))?.st_uid;
+            let mut up = here.clone();
+            up.pop();
+            if here_uid != 0 && parent_uid != here_uid {
+                return Err(Stop::Refused(Refusal::UnsafeTransition {
+                    from: here,
+                    from_uid: here_uid,
+                    next: up,
+                    next_uid: parent_uid,
+                }));
+            }
+            fd = parent;
+            here = up;
+            here_uid = parent_uid;
             continue;
         }
         let last = pending.is_empty();
@@ -218,10 +230,24 @@ fn walk(
                 for c in components_relative(&link_path).into_iter().rev() {
                     pending.push_front(c);
                 }
+                // From here on the link is the previous step: what it leads to must belong to
+                // root or to the link's owner (a user's link may not lead root anywhere else).
+                here_uid = st.st_uid;
                 if link_path.is_absolute() {
-                    fd = open_dir_at(None, OsStr::new("/")).map_err(|e| fail("open", root, e))?;
+                    let root_fd =
+                        open_dir_at(None, OsStr::new("/")).map_err(|e| fail("open", root, e))?;
+                    let root_uid = fstat(&root_fd).map_err(|e| fail("fstat", root, e))?.st_uid;
+                    if here_uid != 0 && root_uid != here_uid {
+                        return Err(Stop::Refused(Refusal::UnsafeTransition {
+                            from: next,
+                            from_uid: here_uid,
+                            next: PathBuf::from("/"),
+                            next_uid: root_uid,
+                        }));
+                    }
+                    fd = root_fd;
                     here = PathBuf::from("/");
-                    here_uid = fstat(&fd).map_err(|e| fail("fstat", root, e))?.st_uid;
+                    here_uid = root_uid;
                 }
             }
             Ok(st) if is_dir(&st) => {

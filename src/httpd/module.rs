@@ -80,7 +80,7 @@ pub static mut dirguard_module: ffi::module = ffi::module {
 pub fn index() -> c_int {
     // SAFETY: Apache writes module_index while adding the module, before any hook or directive
     // of ours runs; afterwards the field is only read. A plain read through a raw pointer.
-    unsafe { (*(&raw const dirguard_module)).module_index }
+    unsafe { dirguard_module.module_index }
 }
 
 unsafe extern "C" fn check_config(

@@ -48,7 +48,11 @@ pub fn module_path() -> PathBuf {
     let p = std::env::var("DIRGUARD_MODULE")
         .map(PathBuf::from)
         .unwrap_or_else(|_| manifest_dir().join("target/release/libmod_dirguard.so"));
-    assert!(p.is_file(), "module {} not built: run `make` (or make test) first", p.display());
+    assert!(
+        p.is_file(),
+        "module {} not built: run `make` (or make test) first",
+        p.display()
+    );
     p
 }
 
@@ -57,12 +61,20 @@ pub fn panic_module_path() -> PathBuf {
     let p = std::env::var("DIRGUARD_PANIC_MODULE")
         .map(PathBuf::from)
         .unwrap_or_else(|_| manifest_dir().join("target/test-panic/release/libmod_dirguard.so"));
-    assert!(p.is_file(), "test-panic module {} not built: run `make test`", p.display());
+    assert!(
+        p.is_file(),
+        "test-panic module {} not built: run `make test`",
+        p.display()
+    );
     p
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 pub struct Apache {
@@ -89,7 +101,11 @@ impl Apache {
             std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).unwrap();
         }
         std::fs::write(dir.join("htdocs/index.html"), "hello\n").unwrap();
-        std::fs::set_permissions(dir.join("htdocs/index.html"), std::fs::Permissions::from_mode(0o644)).unwrap();
+        std::fs::set_permissions(
+            dir.join("htdocs/index.html"),
+            std::fs::Permissions::from_mode(0o644),
+        )
+        .unwrap();
         Apache {
             conf: dir.join("httpd.conf"),
             error_log: dir.join("error.log"),
@@ -156,7 +172,10 @@ impl Apache {
             c.push_str("User www-data\nGroup www-data\n");
         }
         if self.with_module {
-            c.push_str(&format!("LoadModule dirguard_module {}\n", self.module.display()));
+            c.push_str(&format!(
+                "LoadModule dirguard_module {}\n",
+                self.module.display()
+            ));
         }
         c.push_str(&self.body);
         std::fs::write(&self.conf, c).unwrap();
@@ -176,20 +195,32 @@ impl Apache {
     /// `apache2 -t`: the output (stdout and stderr) and whether it passed.
     pub fn configtest(&self) -> (bool, String) {
         let out = self.run(&["-t"]);
-        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
         (out.status.success(), text)
     }
 
     /// `apache2 -M`
     pub fn modules(&self) -> String {
         let out = self.run(&["-M"]);
-        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
     }
 
     /// Starts the server and waits until it answers; Err carries apache2's output and the log.
     pub fn try_start(&mut self) -> Result<(), String> {
         let out = self.run(&["-k", "start"]);
-        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
         if !out.status.success() {
             return Err(text);
         }
@@ -201,23 +232,37 @@ impl Apache {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        Err(format!("apache2 did not answer within 15 s\n{text}\n{}", self.log()))
+        Err(format!(
+            "apache2 did not answer within 15 s\n{text}\n{}",
+            self.log()
+        ))
     }
 
     pub fn start(&mut self) -> &mut Self {
         if let Err(e) = self.try_start() {
-            panic!("apache2 failed to start:\n{e}\n--- error log:\n{}", self.log());
+            panic!(
+                "apache2 failed to start:\n{e}\n--- error log:\n{}",
+                self.log()
+            );
         }
         self
     }
 
     pub fn pid(&self) -> Option<i32> {
-        std::fs::read_to_string(self.dir.join("httpd.pid")).ok()?.trim().parse().ok()
+        std::fs::read_to_string(self.dir.join("httpd.pid"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
     }
 
     fn signal(&self, how: &str) {
         let out = self.run(&["-k", how]);
-        assert!(out.status.success(), "apache2 -k {how}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "apache2 -k {how}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// `apache2 -k graceful`, waiting until the new generation has logged it resumed.
@@ -271,7 +316,11 @@ impl Apache {
 
     /// Error-log lines containing `needle`.
     pub fn lines_with(&self, needle: &str) -> Vec<String> {
-        self.log().lines().filter(|l| l.contains(needle)).map(str::to_owned).collect()
+        self.log()
+            .lines()
+            .filter(|l| l.contains(needle))
+            .map(str::to_owned)
+            .collect()
     }
 
     /// One HTTP/1.0 GET: (status, headers and body).
@@ -281,14 +330,25 @@ impl Apache {
         write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").unwrap();
         let mut resp = String::new();
         let _ = s.read_to_string(&mut resp);
-        let status = resp.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+        let status = resp
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
         (status, resp)
     }
 
     fn unexpected_lines(&self) -> Vec<String> {
         self.log()
             .lines()
-            .filter(|l| ["[error]", "[crit]", "[alert]", "[emerg]", ":error]", ":crit]", ":alert]", ":emerg]"].iter().any(|lvl| l.contains(lvl)))
+            .filter(|l| {
+                [
+                    "[error]", "[crit]", "[alert]", "[emerg]", ":error]", ":crit]", ":alert]",
+                    ":emerg]",
+                ]
+                .iter()
+                .any(|lvl| l.contains(lvl))
+            })
             .filter(|l| !self.allowed.iter().any(|t| l.contains(t.as_str())))
             .map(str::to_owned)
             .collect()
@@ -316,12 +376,20 @@ impl Drop for Apache {
 /// Runs a shell command as root (for pasting `fix:` commands); panics on failure.
 pub fn sh(cmd: &str) {
     let out = Command::new("bash").arg("-c").arg(cmd).output().unwrap();
-    assert!(out.status.success(), "`{cmd}` failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "`{cmd}` failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// The text after "fix: " on the first error-log line carrying `tag`.
 pub fn fix_of(line: &str) -> String {
-    line.split("fix: ").nth(1).unwrap_or_else(|| panic!("no fix in {line}")).trim().to_owned()
+    line.split("fix: ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no fix in {line}"))
+        .trim()
+        .to_owned()
 }
 
 pub fn mode_of(p: &Path) -> u32 {
