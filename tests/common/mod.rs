@@ -314,6 +314,17 @@ impl Apache {
         std::fs::read_to_string(&self.error_log).unwrap_or_default()
     }
 
+    /// Error-log lines containing `needle` written after byte `offset` of the log.
+    pub fn lines_since(&self, offset: usize, needle: &str) -> Vec<String> {
+        let log = self.log();
+        log.get(offset..)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains(needle))
+            .map(str::to_owned)
+            .collect()
+    }
+
     /// Error-log lines containing `needle`.
     pub fn lines_with(&self, needle: &str) -> Vec<String> {
         self.log()
