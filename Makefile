@@ -11,7 +11,7 @@ PANIC_MODULE := target/test-panic/release/libmod_dirguard.so
 # for the ACL tests, curl for the demo.
 DEB_PACKAGES := apache2 apache2-dev libclang-dev acl curl
 
-.PHONY: all module panic-module deps test unit integration lint demo install clean
+.PHONY: all module panic-module deps test unit integration lint demo install clean bench
 
 all: module
 
@@ -66,3 +66,7 @@ install: module
 
 clean:
 	$(CARGO) clean
+
+# Benchmarks: figures and ratios, never a pass/fail on speed (see docs/benchmarks.md).
+bench: deps module
+	bash tests/bench/startup.sh

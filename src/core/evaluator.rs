@@ -14,19 +14,21 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
+/// What an ancestor is, and whether the identity may search it (decided once per audit).
 #[derive(Clone, Debug)]
-struct Node {
-    own: Ownership,
-    is_dir: bool,
-    is_symlink: bool,
-    acl: Option<Acl>,
+enum Ancestor {
+    Missing,
+    Symlink,
+    Dir { blocked: Option<Box<Fault>> },
+    Other,
 }
 
 pub struct Evaluator<'a> {
     id: &'a Identity,
-    /// lstat (and ACL) results of ancestors, by path: an audit of many siblings stats their
-    /// common parents once.
-    nodes: HashMap<PathBuf, Result<Node, i32>>,
+    /// Ancestors by path: an audit of many siblings inspects their common parents once.
+    ancestors: HashMap<PathBuf, Ancestor>,
+    /// statvfs by device: free space, inodes and read-only are per filesystem.
+    filesystems: HashMap<u64, Result<FsStats, i32>>,
 }
 
 fn errno_of(e: &io::Error) -> i32 {
@@ -64,6 +66,7 @@ pub fn file_kind(md: &Metadata) -> &'static str {
 }
 
 /// Free space and inodes available to unprivileged users, and whether the mount is read-only.
+#[derive(Clone, Copy, Debug)]
 pub struct FsStats {
     pub available_bytes: u64,
     pub available_inodes: u64,
@@ -104,7 +107,8 @@ impl<'a> Evaluator<'a> {
     pub fn new(id: &'a Identity) -> Evaluator<'a> {
         Evaluator {
             id,
-            nodes: HashMap::new(),
+            ancestors: HashMap::new(),
+            filesystems: HashMap::new(),
         }
     }
 
@@ -112,47 +116,56 @@ impl<'a> Evaluator<'a> {
         self.id
     }
 
-    fn node(&mut self, path: &Path) -> Result<Node, i32> {
-        if let Some(n) = self.nodes.get(path) {
-            return n.clone();
+    fn ancestor(&mut self, path: &Path) -> &Ancestor {
+        if !self.ancestors.contains_key(path) {
+            let state = match std::fs::symlink_metadata(path) {
+                Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ENOTDIR)) => {
+                    Ancestor::Missing
+                }
+                Err(_) => Ancestor::Other,
+                Ok(md) if md.file_type().is_symlink() => Ancestor::Symlink,
+                Ok(md) if md.is_dir() => {
+                    let own = ownership(&md);
+                    let acl = Acl::read(path);
+                    let verdict = permission::check(self.id, &own, acl.as_ref(), X);
+                    Ancestor::Dir {
+                        blocked: (!verdict.allowed).then(|| {
+                            Box::new(Fault::AncestorBlocked {
+                                ancestor: path.to_path_buf(),
+                                own,
+                                has_acl: acl.is_some(),
+                                named: acl.as_ref().and_then(|a| a.named_user(self.id.uid)),
+                                verdict,
+                            })
+                        }),
+                    }
+                }
+                Ok(_) => Ancestor::Other,
+            };
+            self.ancestors.insert(path.to_path_buf(), state);
         }
-        let n = std::fs::symlink_metadata(path)
-            .map(|md| Node {
-                own: ownership(&md),
-                is_dir: md.is_dir(),
-                is_symlink: md.file_type().is_symlink(),
-                acl: if md.is_dir() { Acl::read(path) } else { None },
-            })
-            .map_err(|e| errno_of(&e));
-        self.nodes.insert(path.to_path_buf(), n.clone());
-        n
+        &self.ancestors[path]
     }
 
     /// The first ancestor of `path` (excluding `path`) the identity cannot search, among the
     /// directories on the lexical path and, where a symlink is crossed, on the resolved path.
-    fn blocked_ancestor(&mut self, path: &Path) -> Option<Fault> {
-        let mut crossed_symlink = false;
-        let lexical: Vec<PathBuf> = path.ancestors().skip(1).map(Path::to_path_buf).collect();
-        for anc in lexical.iter().rev() {
-            match self.node(anc) {
-                Ok(n) if n.is_symlink => crossed_symlink = true,
-                Ok(n) if n.is_dir => {
-                    if let Some(f) = self.search_fault(anc, &n) {
-                        return Some(f);
-                    }
-                }
-                _ => break,
+    fn blocked_ancestor(&mut self, path: &Path, path_is_symlink: bool) -> Option<Fault> {
+        let mut crossed_symlink = path_is_symlink;
+        let lexical: Vec<&Path> = path.ancestors().skip(1).collect();
+        for anc in lexical.into_iter().rev() {
+            match self.ancestor(anc) {
+                Ancestor::Symlink => crossed_symlink = true,
+                Ancestor::Dir { blocked: Some(f) } => return Some((**f).clone()),
+                Ancestor::Dir { blocked: None } => {}
+                Ancestor::Missing | Ancestor::Other => break,
             }
         }
-        if crossed_symlink || self.node(path).map(|n| n.is_symlink).unwrap_or(false) {
+        if crossed_symlink {
             if let Ok(real) = std::fs::canonicalize(path) {
-                let resolved: Vec<PathBuf> =
-                    real.ancestors().skip(1).map(Path::to_path_buf).collect();
-                for anc in resolved.iter().rev() {
-                    if let Ok(n) = self.node(anc) {
-                        if let Some(f) = self.search_fault(anc, &n) {
-                            return Some(f);
-                        }
+                let resolved: Vec<&Path> = real.ancestors().skip(1).collect();
+                for anc in resolved.into_iter().rev() {
+                    if let Ancestor::Dir { blocked: Some(f) } = self.ancestor(anc) {
+                        return Some((**f).clone());
                     }
                 }
             }
@@ -160,15 +173,11 @@ impl<'a> Evaluator<'a> {
         None
     }
 
-    fn search_fault(&self, anc: &Path, n: &Node) -> Option<Fault> {
-        let verdict = permission::check(self.id, &n.own, n.acl.as_ref(), X);
-        (!verdict.allowed).then(|| Fault::AncestorBlocked {
-            ancestor: anc.to_path_buf(),
-            own: n.own,
-            has_acl: n.acl.is_some(),
-            named: n.acl.as_ref().and_then(|a| a.named_user(self.id.uid)),
-            verdict,
-        })
+    fn fs_stats_cached(&mut self, path: &Path, dev: u64) -> Result<FsStats, i32> {
+        *self
+            .filesystems
+            .entry(dev)
+            .or_insert_with(|| fs_stats(path))
     }
 
     /// Every fault of one required directory, in the order an administrator would fix them.
@@ -178,7 +187,7 @@ impl<'a> Evaluator<'a> {
         let link_md = match std::fs::symlink_metadata(path) {
             Ok(md) => md,
             Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ENOTDIR)) => {
-                faults.extend(self.blocked_ancestor(path));
+                faults.extend(self.blocked_ancestor(path, false));
                 faults.push(Fault::Missing {
                     first_missing: self.first_missing(path),
                     errno: errno_of(&e),
@@ -194,7 +203,8 @@ impl<'a> Evaluator<'a> {
                 return faults;
             }
         };
-        let md = if link_md.file_type().is_symlink() {
+        let is_symlink = link_md.file_type().is_symlink();
+        let md = if is_symlink {
             match std::fs::metadata(path) {
                 Ok(md) => md,
                 Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
@@ -222,7 +232,7 @@ impl<'a> Evaluator<'a> {
             return faults;
         }
 
-        let blocked = self.blocked_ancestor(path);
+        let blocked = self.blocked_ancestor(path, is_symlink);
         let reachable = blocked.is_none();
         faults.extend(blocked);
 
@@ -255,7 +265,7 @@ impl<'a> Evaluator<'a> {
             }
         }
         if dir.access == Access::ReadWrite || dir.min_free.is_some() || dir.min_inodes.is_some() {
-            match fs_stats(path) {
+            match self.fs_stats_cached(path, md.dev()) {
                 Err(errno) => faults.push(Fault::Uninspectable {
                     what: path.to_path_buf(),
                     call: "statvfs",
@@ -292,10 +302,9 @@ impl<'a> Evaluator<'a> {
     }
 
     fn first_missing(&mut self, path: &Path) -> PathBuf {
-        let mut chain: Vec<&Path> = path.ancestors().collect();
-        chain.reverse();
-        for p in chain {
-            if self.node(p).is_err() {
+        let chain: Vec<&Path> = path.ancestors().collect();
+        for p in chain.into_iter().rev() {
+            if matches!(self.ancestor(p), Ancestor::Missing) {
                 return p.to_path_buf();
             }
         }
