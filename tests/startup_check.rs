@@ -563,3 +563,27 @@ fn bad_input_is_a_config_error_naming_the_token_with_file_and_line() {
         );
     }
 }
+
+#[test]
+fn a_path_that_cannot_be_inspected_names_the_call_and_errno() {
+    let mut a = Apache::new("eloop");
+    let a_link = a.path("loop-a");
+    symlink(a.path("loop-b"), &a_link).unwrap();
+    symlink(&a_link, a.path("loop-b")).unwrap();
+    a.config(&format!("DirGuardRequire {}", a_link.display()))
+        .allow("DG01112")
+        .start();
+    let line = &a.lines_with("DG01112")[0];
+    assert!(
+        line.contains("cannot be checked: stat(")
+            && line.contains("Too many levels of symbolic links"),
+        "{line}"
+    );
+    assert!(
+        line.contains(&format!(
+            "fix: find the cause with: namei -l '{}'",
+            a_link.display()
+        )),
+        "{line}"
+    );
+}

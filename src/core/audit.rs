@@ -84,14 +84,9 @@ mod tests {
         let base = std::env::temp_dir().join(format!("dirguard-audit-{}", std::process::id()));
         std::fs::create_dir_all(&base).unwrap();
         let mk = |p: PathBuf, mode: Option<u32>| RequiredDir {
-            path: p,
-            access: Access::Read,
-            owner: None,
-            group: None,
             mode,
             min_free: Some(u64::MAX),
-            min_inodes: None,
-            origin: Origin::default(),
+            ..RequiredDir::new(p, Access::Read, Origin::default())
         };
         let ok = RequiredDir {
             min_free: None,

@@ -326,16 +326,7 @@ mod tests {
     }
 
     fn require(path: &Path, access: Access) -> RequiredDir {
-        RequiredDir {
-            path: path.to_path_buf(),
-            access,
-            owner: None,
-            group: None,
-            mode: None,
-            min_free: None,
-            min_inodes: None,
-            origin: Origin::default(),
-        }
+        RequiredDir::new(path, access, Origin::default())
     }
 
     fn me() -> Identity {

@@ -388,19 +388,11 @@ mod tests {
     }
 
     fn dir(path: &str, access: Access) -> RequiredDir {
-        RequiredDir {
-            path: PathBuf::from(path),
-            access,
-            owner: None,
-            group: None,
-            mode: None,
-            min_free: None,
-            min_inodes: None,
-            origin: Origin {
-                file: "/etc/apache2/sites-enabled/wp.conf".into(),
-                line: 12,
-            },
-        }
+        let origin = Origin {
+            file: "/etc/apache2/sites-enabled/wp.conf".into(),
+            line: 12,
+        };
+        RequiredDir::new(path, access, origin)
     }
 
     #[test]

@@ -443,14 +443,8 @@ mod tests {
 
     fn spec(path: PathBuf, mode: Option<u32>) -> RequiredDir {
         RequiredDir {
-            path,
-            access: Access::Read,
-            owner: None,
-            group: None,
             mode,
-            min_free: None,
-            min_inodes: None,
-            origin: Origin::default(),
+            ..RequiredDir::new(path, Access::Read, Origin::default())
         }
     }
 

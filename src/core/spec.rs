@@ -70,6 +70,23 @@ pub struct RequiredDir {
     pub origin: Origin,
 }
 
+impl RequiredDir {
+    /// A requirement with only a path and an access (what `DirGuardRequire PATH access=…`
+    /// declares); the other checks are off.
+    pub fn new(path: impl Into<PathBuf>, access: Access, origin: Origin) -> RequiredDir {
+        RequiredDir {
+            path: path.into(),
+            access,
+            owner: None,
+            group: None,
+            mode: None,
+            min_free: None,
+            min_inodes: None,
+            origin,
+        }
+    }
+}
+
 /// The directory a relative `PATH` is resolved against, or why there is none.
 #[derive(Clone, Debug)]
 pub enum Base<'a> {
@@ -94,16 +111,7 @@ pub fn parse_require(
         }
     };
     let path = resolve_path(OsStr::from_bytes(raw_path), base)?;
-    let mut spec = RequiredDir {
-        path,
-        access: Access::Read,
-        owner: None,
-        group: None,
-        mode: None,
-        min_free: None,
-        min_inodes: None,
-        origin,
-    };
+    let mut spec = RequiredDir::new(path, Access::Read, origin);
     let mut seen: Vec<&str> = Vec::new();
     for token in options {
         let token = std::str::from_utf8(token).map_err(|_| {

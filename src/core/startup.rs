@@ -193,19 +193,11 @@ mod tests {
         let _ = std::fs::remove_dir_all(&base);
         std::fs::create_dir_all(&base).unwrap();
         let id = Identity::current_process();
-        let dir = RequiredDir {
-            path: base.join("uploads"),
-            access: Access::ReadWrite,
-            owner: None,
-            group: None,
-            mode: None,
-            min_free: None,
-            min_inodes: None,
-            origin: Origin {
-                file: "t.conf".into(),
-                line: 3,
-            },
+        let origin = Origin {
+            file: "t.conf".into(),
+            line: 3,
         };
+        let dir = RequiredDir::new(base.join("uploads"), Access::ReadWrite, origin);
         let dry = run(&[&dir], &id, Some(Policy::Create), true);
         assert_eq!(dry.audit.findings.len(), 1);
         assert_eq!(dry.lines[0].tag, messages::REPAIR_WOULD);

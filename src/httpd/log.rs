@@ -86,55 +86,47 @@ pub fn write(sink: Sink, sev: Severity, tag: Tag, text: &str) {
     let line_no = loc.line() as c_int;
     let idx = module_index();
     let level = sev as c_int;
-    // SAFETY: every string is NUL-terminated and lives across the call; the format is a literal
-    // "%s" consuming exactly one string argument; server/request pointers come from Apache and
-    // are valid for the current hook (null is allowed for the server and means stderr).
-    unsafe {
-        match sink {
-            Sink::Request(r) if !r.is_null() => ffi::ap_log_rerror_(
-                file.as_ptr(),
-                line_no,
-                idx,
-                level,
-                0,
-                r,
-                c"%s".as_ptr(),
-                msg.as_ptr(),
-            ),
-            Sink::Server(s) if !s.is_null() && !(*s).error_log.is_null() => ffi::ap_log_error_(
-                file.as_ptr(),
-                line_no,
-                idx,
-                level,
-                0,
-                s,
-                c"%s".as_ptr(),
-                msg.as_ptr(),
-            ),
-            Sink::Startup => ffi::ap_log_error_(
-                file.as_ptr(),
-                line_no,
-                idx,
-                level | ffi::APLOG_STARTUP as c_int,
-                0,
-                std::ptr::null(),
-                c"%s".as_ptr(),
-                msg.as_ptr(),
-            ),
-            // No server yet, or its log is not open: a server_rec without error_log would send
-            // the line to syslog, so use stderr as Apache does before open_logs.
-            _ => ffi::ap_log_error_(
-                file.as_ptr(),
-                line_no,
-                idx,
-                level,
-                0,
-                std::ptr::null(),
-                c"%s".as_ptr(),
-                msg.as_ptr(),
-            ),
+    // Requests log through ap_log_rerror_ (client, log id, per-request level). Everything else
+    // through ap_log_error_ against a server whose error log is open; otherwise against null,
+    // which means stderr (a server_rec without error_log would send the line to syslog).
+    if let Sink::Request(r) = sink {
+        if !r.is_null() {
+            // SAFETY: NUL-terminated strings that outlive the call; a literal "%s" consuming
+            // exactly one string argument; r is the live request of the current hook.
+            unsafe {
+                ffi::ap_log_rerror_(
+                    file.as_ptr(),
+                    line_no,
+                    idx,
+                    level,
+                    0,
+                    r,
+                    c"%s".as_ptr(),
+                    msg.as_ptr(),
+                )
+            };
+            return;
         }
     }
+    let (server, level) = match sink {
+        // SAFETY: a live server_rec from Apache; error_log is only read.
+        Sink::Server(s) if !s.is_null() && unsafe { !(*s).error_log.is_null() } => (s, level),
+        Sink::Startup => (std::ptr::null(), level | ffi::APLOG_STARTUP as c_int),
+        _ => (std::ptr::null(), level),
+    };
+    // SAFETY: as above; a null server is allowed and means stderr.
+    unsafe {
+        ffi::ap_log_error_(
+            file.as_ptr(),
+            line_no,
+            idx,
+            level,
+            0,
+            server,
+            c"%s".as_ptr(),
+            msg.as_ptr(),
+        )
+    };
 }
 
 /// `log` crate records go to the main server's error log. The text must start with its tag.
