@@ -13,3 +13,6 @@
 #include <apr_pools.h>
 #include <apr_strings.h>
 #include <apr_tables.h>
+#include <apr_shm.h>
+#include <apr_optional.h>
+#include <mod_watchdog.h>

@@ -1,7 +1,7 @@
 //! One pass over every required directory with a fresh evaluator: the findings and how long the
 //! pass took. Startup, the live monitor and configtest all audit the same way.
 
-use super::evaluator::Evaluator;
+use super::evaluator::{AclCache, Evaluator, FsStats};
 use super::fault::Fault;
 use super::identity::Identity;
 use super::spec::RequiredDir;
@@ -18,25 +18,39 @@ pub struct Finding {
 pub struct Audit {
     pub checked: usize,
     pub findings: Vec<Finding>,
+    /// Free space and inodes of each directory's filesystem (None where it does not exist).
+    pub stats: Vec<Option<FsStats>>,
     pub elapsed: Duration,
 }
 
 impl Audit {
     pub fn run(dirs: &[&RequiredDir], id: &Identity) -> Audit {
+        Audit::run_with(dirs, Evaluator::new(id))
+    }
+
+    /// An audit that reuses ACLs of unchanged inodes from earlier audits (the live monitor).
+    pub fn run_cached(dirs: &[&RequiredDir], id: &Identity, cache: &mut AclCache) -> Audit {
+        Audit::run_with(dirs, Evaluator::with_acl_cache(id, cache))
+    }
+
+    fn run_with(dirs: &[&RequiredDir], mut evaluator: Evaluator<'_>) -> Audit {
         let start = Instant::now();
-        let mut evaluator = Evaluator::new(id);
         let mut findings = Vec::new();
+        let mut stats = Vec::with_capacity(dirs.len());
         for (index, dir) in dirs.iter().enumerate() {
+            let evaluation = evaluator.evaluate_full(dir);
             findings.extend(
-                evaluator
-                    .evaluate(dir)
+                evaluation
+                    .faults
                     .into_iter()
                     .map(|fault| Finding { index, fault }),
             );
+            stats.push(evaluation.fs);
         }
         Audit {
             checked: dirs.len(),
             findings,
+            stats,
             elapsed: start.elapsed(),
         }
     }

@@ -23,8 +23,46 @@ enum Ancestor {
     Other,
 }
 
+/// ACLs remembered across audits by (device, inode), trusted while the inode's ctime is
+/// unchanged: chmod, chown and setfacl all update ctime, so an unchanged ctime means an
+/// unchanged ACL. The live monitor keeps one; a one-off audit does without.
+#[derive(Default)]
+pub struct AclCache {
+    entries: HashMap<(u64, u64), ((i64, i64), Option<Acl>)>,
+}
+
+impl AclCache {
+    fn get_or_read(&mut self, path: &Path, md: &Metadata) -> Option<Acl> {
+        let key = (md.dev(), md.ino());
+        let stamp = (md.ctime(), md.ctime_nsec());
+        if let Some((seen, acl)) = self.entries.get(&key) {
+            if *seen == stamp {
+                return acl.clone();
+            }
+        }
+        let acl = Acl::read(path);
+        self.entries.insert(key, (stamp, acl.clone()));
+        acl
+    }
+
+    /// Forgets inodes not seen for a while, so the cache cannot grow without bound.
+    pub fn trim(&mut self, max_entries: usize) {
+        if self.entries.len() > max_entries {
+            self.entries.clear();
+        }
+    }
+}
+
+/// The outcome for one directory: its faults and, when it exists, its filesystem's figures.
+#[derive(Clone, Debug, Default)]
+pub struct Evaluation {
+    pub faults: Vec<Fault>,
+    pub fs: Option<FsStats>,
+}
+
 pub struct Evaluator<'a> {
     id: &'a Identity,
+    acl_cache: Option<&'a mut AclCache>,
     /// Ancestors by path: an audit of many siblings inspects their common parents once.
     ancestors: HashMap<PathBuf, Ancestor>,
     /// statvfs by device: free space, inodes and read-only are per filesystem.
@@ -107,8 +145,26 @@ impl<'a> Evaluator<'a> {
     pub fn new(id: &'a Identity) -> Evaluator<'a> {
         Evaluator {
             id,
+            acl_cache: None,
             ancestors: HashMap::new(),
             filesystems: HashMap::new(),
+        }
+    }
+
+    /// An evaluator that reuses ACLs from earlier audits where the inode did not change.
+    pub fn with_acl_cache(id: &'a Identity, cache: &'a mut AclCache) -> Evaluator<'a> {
+        Evaluator {
+            id,
+            acl_cache: Some(cache),
+            ancestors: HashMap::new(),
+            filesystems: HashMap::new(),
+        }
+    }
+
+    fn acl(&mut self, path: &Path, md: &Metadata) -> Option<Acl> {
+        match self.acl_cache.as_deref_mut() {
+            Some(cache) => cache.get_or_read(path, md),
+            None => Acl::read(path),
         }
     }
 
@@ -126,7 +182,7 @@ impl<'a> Evaluator<'a> {
                 Ok(md) if md.file_type().is_symlink() => Ancestor::Symlink,
                 Ok(md) if md.is_dir() => {
                     let own = ownership(&md);
-                    let acl = Acl::read(path);
+                    let acl = self.acl(path, &md);
                     let verdict = permission::check(self.id, &own, acl.as_ref(), X);
                     Ancestor::Dir {
                         blocked: (!verdict.allowed).then(|| {
@@ -182,6 +238,11 @@ impl<'a> Evaluator<'a> {
 
     /// Every fault of one required directory, in the order an administrator would fix them.
     pub fn evaluate(&mut self, dir: &RequiredDir) -> Vec<Fault> {
+        self.evaluate_full(dir).faults
+    }
+
+    /// Faults, and the filesystem figures (free space and inodes) of an existing directory.
+    pub fn evaluate_full(&mut self, dir: &RequiredDir) -> Evaluation {
         let mut faults = Vec::new();
         let path = dir.path.as_path();
         let link_md = match std::fs::symlink_metadata(path) {
@@ -192,15 +253,23 @@ impl<'a> Evaluator<'a> {
                     first_missing: self.first_missing(path),
                     errno: errno_of(&e),
                 });
-                return faults;
+                return Evaluation { faults, fs: None };
             }
             Err(e) => {
+                // Unprivileged (a watchdog child, or Apache run without root): EACCES means an
+                // ancestor cannot be searched; name it rather than the symptom.
+                if e.raw_os_error() == Some(libc::EACCES) {
+                    if let Some(blocked) = self.blocked_ancestor(path, false) {
+                        faults.push(blocked);
+                        return Evaluation { faults, fs: None };
+                    }
+                }
                 faults.push(Fault::Uninspectable {
                     what: path.to_path_buf(),
                     call: "lstat",
                     errno: errno_of(&e),
                 });
-                return faults;
+                return Evaluation { faults, fs: None };
             }
         };
         let is_symlink = link_md.file_type().is_symlink();
@@ -211,7 +280,7 @@ impl<'a> Evaluator<'a> {
                     let link = std::fs::read_link(path).unwrap_or_default();
                     let target = path.parent().unwrap_or(Path::new("/")).join(link);
                     faults.push(Fault::DanglingSymlink { target });
-                    return faults;
+                    return Evaluation { faults, fs: None };
                 }
                 Err(e) => {
                     faults.push(Fault::Uninspectable {
@@ -219,7 +288,7 @@ impl<'a> Evaluator<'a> {
                         call: "stat",
                         errno: errno_of(&e),
                     });
-                    return faults;
+                    return Evaluation { faults, fs: None };
                 }
             }
         } else {
@@ -229,7 +298,7 @@ impl<'a> Evaluator<'a> {
             faults.push(Fault::NotADirectory {
                 found: file_kind(&md),
             });
-            return faults;
+            return Evaluation { faults, fs: None };
         }
 
         let blocked = self.blocked_ancestor(path, is_symlink);
@@ -238,7 +307,7 @@ impl<'a> Evaluator<'a> {
 
         let own = ownership(&md);
         if reachable && dir.access != Access::None {
-            let acl = Acl::read(path);
+            let acl = self.acl(path, &md);
             let verdict = permission::check(self.id, &own, acl.as_ref(), dir.access.bits());
             if !verdict.allowed {
                 faults.push(Fault::AccessDenied {
@@ -264,41 +333,48 @@ impl<'a> Evaluator<'a> {
                 faults.push(Fault::Mode { found: own.mode });
             }
         }
-        if dir.access == Access::ReadWrite || dir.min_free.is_some() || dir.min_inodes.is_some() {
-            match self.fs_stats_cached(path, md.dev()) {
-                Err(errno) => faults.push(Fault::Uninspectable {
-                    what: path.to_path_buf(),
-                    call: "statvfs",
-                    errno,
-                }),
-                Ok(st) => {
-                    if dir.access == Access::ReadWrite && st.read_only {
-                        faults.push(Fault::ReadOnly {
+        let fs = match self.fs_stats_cached(path, md.dev()) {
+            Err(errno) => {
+                if dir.access == Access::ReadWrite
+                    || dir.min_free.is_some()
+                    || dir.min_inodes.is_some()
+                {
+                    faults.push(Fault::Uninspectable {
+                        what: path.to_path_buf(),
+                        call: "statvfs",
+                        errno,
+                    });
+                }
+                None
+            }
+            Ok(st) => {
+                if dir.access == Access::ReadWrite && st.read_only {
+                    faults.push(Fault::ReadOnly {
+                        mount: mount_point(path),
+                    });
+                }
+                if let Some(required) = dir.min_free {
+                    if st.available_bytes < required {
+                        faults.push(Fault::LowSpace {
+                            available: st.available_bytes,
+                            required,
                             mount: mount_point(path),
                         });
                     }
-                    if let Some(required) = dir.min_free {
-                        if st.available_bytes < required {
-                            faults.push(Fault::LowSpace {
-                                available: st.available_bytes,
-                                required,
-                                mount: mount_point(path),
-                            });
-                        }
-                    }
-                    if let Some(required) = dir.min_inodes {
-                        if st.available_inodes < required {
-                            faults.push(Fault::LowInodes {
-                                available: st.available_inodes,
-                                required,
-                                mount: mount_point(path),
-                            });
-                        }
+                }
+                if let Some(required) = dir.min_inodes {
+                    if st.available_inodes < required {
+                        faults.push(Fault::LowInodes {
+                            available: st.available_inodes,
+                            required,
+                            mount: mount_point(path),
+                        });
                     }
                 }
+                Some(st)
             }
-        }
-        faults
+        };
+        Evaluation { faults, fs }
     }
 
     fn first_missing(&mut self, path: &Path) -> PathBuf {

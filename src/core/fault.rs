@@ -212,6 +212,11 @@ impl Fault {
         }
     }
 
+    /// This kind's bit in a mask of fault kinds (shared state).
+    pub fn kind_bit(&self) -> u16 {
+        1 << (self.tag().0 - messages::FAULT_MISSING.0)
+    }
+
     /// A short stable name for the kind of fault (status pages, metrics, notes).
     pub fn kind(&self) -> &'static str {
         match self {

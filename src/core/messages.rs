@@ -52,6 +52,16 @@ pub const FAULT_UNINSPECTABLE: Tag = Tag(1112);
 pub const STARTUP_SUMMARY: Tag = Tag(1120);
 pub const STARTUP_REFUSED: Tag = Tag(1121);
 
+// Live monitoring.
+pub const MONITOR_FAILING: Tag = Tag(1301);
+pub const MONITOR_RECOVERED: Tag = Tag(1302);
+pub const MONITOR_STARTED: Tag = Tag(1303);
+pub const MONITOR_UNAVAILABLE: Tag = Tag(1304);
+pub const MONITOR_SLOW: Tag = Tag(1305);
+
+// Status handler.
+pub const STATUS_UNAVAILABLE: Tag = Tag(1401);
+
 // Repair.
 pub const REPAIR_CREATED: Tag = Tag(1201);
 pub const REPAIR_OWNERSHIP: Tag = Tag(1202);

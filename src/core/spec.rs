@@ -68,6 +68,9 @@ pub struct RequiredDir {
     pub min_free: Option<u64>,
     pub min_inodes: Option<u64>,
     pub origin: Origin,
+    /// The configuration section it was declared in (`server`, `<VirtualHost *:80>`,
+    /// `<Directory /var/www>`), for status pages and metric labels.
+    pub scope: String,
 }
 
 impl RequiredDir {
@@ -83,6 +86,7 @@ impl RequiredDir {
             min_free: None,
             min_inodes: None,
             origin,
+            scope: "server".to_owned(),
         }
     }
 }

@@ -3,12 +3,16 @@
 
 use super::ffi_util::{cstr_bytes, pool_error};
 use super::pool;
+use crate::core::monitor::Monitor;
 use crate::core::spec::{self, Base, Origin, RequiredDir};
 use crate::ffi;
 use std::ffi::CStr;
 use std::os::raw::{c_char, c_int, c_void};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
+
+pub const DEFAULT_INTERVAL_S: u32 = 5;
+const MAX_INTERVAL_S: u32 = 86_400;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StartupMode {
@@ -33,6 +37,10 @@ pub struct ServerConfig {
     /// Main server only (the directives are refused in <VirtualHost>).
     pub startup: Option<StartupMode>,
     pub repair: Option<RepairMode>,
+    /// Seconds between live audits; 0 disables them (main server only).
+    pub interval: Option<u32>,
+    /// The live monitor of this generation (main server only), set in post_config.
+    pub monitor: OnceLock<Arc<Monitor>>,
     /// The startup report made in the first pass's check_config, handed to that pass's
     /// post_config (same config pool) to be written into the error log.
     pub pending: Mutex<Option<crate::core::startup::Report>>,
@@ -45,6 +53,10 @@ impl ServerConfig {
 
     pub fn repair_mode(&self) -> RepairMode {
         self.repair.unwrap_or(RepairMode::Off)
+    }
+
+    pub fn interval_s(&self) -> u32 {
+        self.interval.unwrap_or(DEFAULT_INTERVAL_S)
     }
 }
 
@@ -93,6 +105,10 @@ pub unsafe extern "C" fn merge_server_config(
                 declared: add.map(|a| a.declared.clone()).unwrap_or_default(),
                 startup: add.and_then(|a| a.startup).or(base.and_then(|b| b.startup)),
                 repair: add.and_then(|a| a.repair).or(base.and_then(|b| b.repair)),
+                interval: add
+                    .and_then(|a| a.interval)
+                    .or(base.and_then(|b| b.interval)),
+                monitor: OnceLock::new(),
                 pending: Mutex::new(None),
             };
             // SAFETY: Apache passes its live config pool.
@@ -213,6 +229,33 @@ unsafe fn relative_base(cmd: *const ffi::cmd_parms) -> Result<PathBuf, &'static 
     }
 }
 
+/// The sections enclosing the directive, outermost first (`<VirtualHost *:80> <Directory /x>`),
+/// without conditional ones such as <IfModule>; "server" outside any.
+unsafe fn scope_of(cmd: *const ffi::cmd_parms) -> String {
+    let mut parts = Vec::new();
+    // SAFETY: Apache's parsed config tree, alive while directives are processed.
+    unsafe {
+        let mut node = (*(*cmd).directive).parent;
+        while !node.is_null() {
+            let name = String::from_utf8_lossy(cstr_bytes((*node).directive).unwrap_or_default())
+                .into_owned();
+            let conditional = name.len() > 3 && name[..3].eq_ignore_ascii_case("<if");
+            if !conditional {
+                let args = String::from_utf8_lossy(cstr_bytes((*node).args).unwrap_or_default())
+                    .into_owned();
+                let args = args.trim().trim_end_matches('>').trim();
+                parts.push(format!("{name} {args}>"));
+            }
+            node = (*node).parent;
+        }
+    }
+    if parts.is_empty() {
+        return "server".to_owned();
+    }
+    parts.reverse();
+    parts.join(" ")
+}
+
 /// `DirGuardRequire PATH [key=value …]`
 pub unsafe extern "C" fn cmd_require(
     cmd: *mut ffi::cmd_parms,
@@ -247,7 +290,9 @@ pub unsafe extern "C" fn cmd_require(
             };
             match spec::parse_require(&args, base, origin) {
                 Err(e) => unsafe { pool_error((*cmd).pool, &e) },
-                Ok(required) => {
+                Ok(mut required) => {
+                    // SAFETY: cmd is live while the directive is processed.
+                    required.scope = unsafe { scope_of(cmd) };
                     let required = Arc::new(required);
                     // SAFETY: mconfig is this module's DirConfig for the section being read; the
                     // server config belongs to the server being read. Single-threaded here.
@@ -341,6 +386,51 @@ pub unsafe extern "C" fn cmd_repair(
                     if let Some(sc) = unsafe { server_config_mut((*cmd).server) } {
                         sc.repair =
                             Some([RepairMode::Off, RepairMode::Create, RepairMode::Enforce][i]);
+                    }
+                    std::ptr::null()
+                }
+            }
+        },
+    )
+}
+
+/// `DirGuardInterval SECONDS`
+pub unsafe extern "C" fn cmd_interval(
+    cmd: *mut ffi::cmd_parms,
+    _mconfig: *mut c_void,
+    arg: *const c_char,
+) -> *const c_char {
+    super::guard::guard(
+        "DirGuardInterval",
+        "the directive is refused",
+        super::log::Sink::Startup,
+        c"DirGuardInterval: internal error".as_ptr(),
+        || {
+            // SAFETY: Apache passes a live cmd_parms.
+            let context_error = unsafe { ffi::ap_check_cmd_context(cmd, ffi::GLOBAL_ONLY) };
+            if !context_error.is_null() {
+                return context_error;
+            }
+            // SAFETY: arg is a NUL-terminated argument string from Apache.
+            let raw = unsafe { cstr_bytes(arg) }.unwrap_or_default();
+            let value = std::str::from_utf8(raw)
+                .ok()
+                .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|v| v.parse::<u32>().ok())
+                .filter(|v| *v <= MAX_INTERVAL_S);
+            match value {
+                None => {
+                    let msg = format!(
+                    "DirGuardInterval: '{}' is not a number of seconds from 0 (off) to {MAX_INTERVAL_S}",
+                    crate::core::text::escape_log(raw)
+                );
+                    // SAFETY: the pool is live while the directive is processed.
+                    unsafe { pool_error((*cmd).pool, &msg) }
+                }
+                Some(v) => {
+                    // SAFETY: single-threaded config phase; cmd->server is live.
+                    if let Some(sc) = unsafe { server_config_mut((*cmd).server) } {
+                        sc.interval = Some(v);
                     }
                     std::ptr::null()
                 }

@@ -6,6 +6,8 @@ mod ffi_util;
 mod guard;
 mod log;
 mod module;
+mod monitor;
 mod pool;
 mod startup;
+mod status;
 mod test_panic;

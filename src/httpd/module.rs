@@ -10,7 +10,7 @@ use std::ptr;
 
 /// The directive table, terminated by an all-null entry. Apache only reads it.
 #[repr(transparent)]
-struct CommandTable([ffi::command_rec; 4]);
+struct CommandTable([ffi::command_rec; 5]);
 
 // SAFETY: the table is immutable; its raw pointers refer to 'static C string literals and
 // functions, so sharing it between threads is sound.
@@ -43,6 +43,16 @@ static COMMANDS: CommandTable = CommandTable([
         req_override: SERVER_SCOPE,
         args_how: ffi::TAKE1,
         errmsg: c"off|create|enforce: create missing directories, and correct declared owner/group/mode (default off)".as_ptr(),
+    },
+    ffi::command_rec {
+        name: c"DirGuardInterval".as_ptr(),
+        func: ffi::cmd_func {
+            take1: Some(config::cmd_interval),
+        },
+        cmd_data: ptr::null_mut(),
+        req_override: SERVER_SCOPE,
+        args_how: ffi::TAKE1,
+        errmsg: c"SECONDS: how often the required directories are re-audited while serving (default 5, 0 = off)".as_ptr(),
     },
     ffi::command_rec {
         name: ptr::null(),
@@ -102,7 +112,7 @@ unsafe extern "C" fn check_config(
 }
 
 unsafe extern "C" fn post_config(
-    _pconf: *mut ffi::apr_pool_t,
+    pconf: *mut ffi::apr_pool_t,
     _plog: *mut ffi::apr_pool_t,
     _ptemp: *mut ffi::apr_pool_t,
     s: *mut ffi::server_rec,
@@ -114,7 +124,7 @@ unsafe extern "C" fn post_config(
         ffi::HTTP_INTERNAL_SERVER_ERROR as c_int,
         || {
             super::test_panic::maybe("post_config");
-            super::startup::post_config(s)
+            super::startup::post_config(s, pconf)
         },
     )
 }
@@ -132,6 +142,12 @@ unsafe extern "C" fn register_hooks(_p: *mut ffi::apr_pool_t) {
             unsafe {
                 ffi::ap_hook_check_config(
                     Some(check_config),
+                    ptr::null(),
+                    ptr::null(),
+                    ffi::APR_HOOK_MIDDLE as c_int,
+                );
+                ffi::ap_hook_handler(
+                    Some(super::status::handler),
                     ptr::null(),
                     ptr::null(),
                     ffi::APR_HOOK_MIDDLE as c_int,

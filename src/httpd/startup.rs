@@ -9,7 +9,7 @@
 //! - first pass, post_config: a kept refusal is written into the error log and Apache stops;
 //! - second pass and every restart, post_config: repair, audit, log once, decide.
 
-use super::config::{server_config, RepairMode, StartupMode};
+use super::config::{server_config, RepairMode, ServerConfig, StartupMode};
 use super::log::{self, Sink};
 use crate::core::identity::Identity;
 use crate::core::messages::{self, Severity};
@@ -89,21 +89,23 @@ fn identity(sink: Sink) -> Identity {
     }
 }
 
-fn make_report(s: *const ffi::server_rec, sink: Sink, dry_run: bool) -> Option<(Report, bool)> {
-    // SAFETY: s is the live main server.
-    let sc = unsafe { server_config(s) }?;
+/// The startup report, and whether it refuses the start; None when the check is off.
+fn make_report(
+    sc: &ServerConfig,
+    dirs: &[Arc<RequiredDir>],
+    id: &Identity,
+    dry_run: bool,
+) -> Option<(Report, bool)> {
     if sc.startup_mode() == StartupMode::Off {
         return None;
     }
-    let dirs = declared(s);
-    let id = identity(sink);
     let refs: Vec<&RequiredDir> = dirs.iter().map(Arc::as_ref).collect();
     let policy = match sc.repair_mode() {
         RepairMode::Off => None,
         RepairMode::Create => Some(Policy::Create),
         RepairMode::Enforce => Some(Policy::Enforce),
     };
-    let report = startup::run(&refs, &id, policy, dry_run);
+    let report = startup::run(&refs, id, policy, dry_run);
     let refuse = sc.startup_mode() == StartupMode::Fail && !report.audit.is_clean();
     Some((report, refuse))
 }
@@ -138,7 +140,8 @@ pub fn check_config(s: *mut ffi::server_rec) -> c_int {
     if !test && sc.startup_mode() != StartupMode::Fail {
         return OK;
     }
-    let Some((report, refuse)) = make_report(s, Sink::Startup, test) else {
+    let id = identity(Sink::Startup);
+    let Some((report, refuse)) = make_report(sc, &declared(s), &id, test) else {
         return OK;
     };
     if test || refuse {
@@ -155,11 +158,14 @@ pub fn check_config(s: *mut ffi::server_rec) -> c_int {
     OK
 }
 
-pub fn post_config(s: *mut ffi::server_rec) -> c_int {
+pub fn post_config(s: *mut ffi::server_rec, pconf: *mut ffi::apr_pool_t) -> c_int {
     let sink = Sink::Server(s);
+    // SAFETY: s is the live main server.
+    let Some(sc) = (unsafe { server_config(s) }) else {
+        return OK;
+    };
     if first_pass() {
-        // SAFETY: s is the live main server.
-        let pending = unsafe { server_config(s) }.and_then(|sc| sc.pending.lock().ok()?.take());
+        let pending = sc.pending.lock().ok().and_then(|mut p| p.take());
         return match pending {
             Some(report) => {
                 emit(sink, &report, true);
@@ -168,13 +174,18 @@ pub fn post_config(s: *mut ffi::server_rec) -> c_int {
             None => OK,
         };
     }
-    let Some((report, refuse)) = make_report(s, sink, false) else {
-        return OK;
-    };
-    emit(sink, &report, refuse);
-    if refuse {
-        FAILED
-    } else {
-        OK
+    let id = identity(sink);
+    let dirs = declared(s);
+    let report = make_report(sc, &dirs, &id, false);
+    if let Some((report, refuse)) = &report {
+        emit(sink, report, *refuse);
+        if *refuse {
+            return FAILED;
+        }
     }
+    let startup = report.as_ref().map(|(r, _)| (&r.audit, r.repairs));
+    if let Some(monitor) = super::monitor::start(s, pconf, dirs, id, sc.interval_s(), startup) {
+        let _ = sc.monitor.set(monitor);
+    }
+    OK
 }

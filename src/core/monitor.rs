@@ -1,0 +1,287 @@
+//! Live monitoring: audit, compare with what was last published, publish, and say what changed.
+//! Each transition is reported once: FAILING for every fault that is new for a directory,
+//! RECOVERED when a failing directory passes again; nothing while a state persists.
+
+use super::audit::Audit;
+use super::evaluator::AclCache;
+use super::identity::Identity;
+use super::messages::{self, Severity};
+use super::shared::{DirRecord, Health, SharedState, Totals};
+use super::spec::RequiredDir;
+use super::startup::Line;
+use super::text::{format_utc, quote_path};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Mutable state of the auditor, owned by whichever process audits.
+struct Auditor {
+    /// What this process last published; None until read back from the shared state (the
+    /// auditing child may change, and a new one starts from the shared truth).
+    published: Option<Vec<DirRecord>>,
+    acl_cache: AclCache,
+    totals: Totals,
+}
+
+pub struct Monitor {
+    dirs: Vec<Arc<RequiredDir>>,
+    id: Identity,
+    shared: SharedState,
+    auditor: Mutex<Auditor>,
+}
+
+pub fn unix_now() -> Duration {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+}
+
+/// The records an audit yields, with the previous records deciding each `since`.
+fn records(
+    dirs: &[&RequiredDir],
+    id: &Identity,
+    audit: &Audit,
+    prev: &[DirRecord],
+    now_s: u64,
+) -> Vec<DirRecord> {
+    let mut out: Vec<DirRecord> = Vec::with_capacity(dirs.len());
+    let mut findings = audit.findings.iter().peekable();
+    for (i, dir) in dirs.iter().enumerate() {
+        let mut faults = Vec::new();
+        while let Some(f) = findings.next_if(|f| f.index == i) {
+            faults.push(&f.fault);
+        }
+        let before = prev.get(i);
+        let health = if faults.is_empty() {
+            Health::Healthy
+        } else {
+            Health::Failing
+        };
+        let since = match before {
+            Some(b) if b.health == health => b.since_unix_s,
+            _ => now_s,
+        };
+        let stats = audit.stats.get(i).copied().flatten();
+        out.push(DirRecord {
+            health,
+            kinds: faults.iter().fold(0, |m, f| m | f.kind_bit()),
+            fault_count: faults.len().min(u16::MAX as usize) as u16,
+            since_unix_s: since,
+            free_bytes: stats.map(|s| s.available_bytes),
+            free_inodes: stats.map(|s| s.available_inodes),
+            what: faults.first().map(|f| f.what(dir)).unwrap_or_default(),
+            fix: faults.first().map(|f| f.fix(dir, id)).unwrap_or_default(),
+        });
+    }
+    out
+}
+
+impl Monitor {
+    /// Starts from the startup audit (already logged by the startup check), publishing it
+    /// without transition lines.
+    pub fn new(
+        dirs: Vec<Arc<RequiredDir>>,
+        id: Identity,
+        shared: SharedState,
+        interval_s: u64,
+        startup: Option<(&Audit, usize)>,
+    ) -> Monitor {
+        let refs: Vec<&RequiredDir> = dirs.iter().map(Arc::as_ref).collect();
+        let now = unix_now();
+        let mut totals = Totals {
+            interval_s,
+            ..Totals::default()
+        };
+        let mut published = vec![DirRecord::default(); dirs.len()];
+        if let Some((audit, repairs)) = startup {
+            published = records(&refs, &id, audit, &[], now.as_secs());
+            totals.audits_total = 1;
+            totals.repairs_total = repairs as u64;
+            totals.last_audit_unix_us = now.as_micros() as u64;
+            totals.last_audit_duration_us = audit.elapsed.as_micros() as u64;
+        }
+        let all: Vec<(usize, DirRecord)> = published.iter().cloned().enumerate().collect();
+        shared.publish(&all, &totals);
+        Monitor {
+            dirs,
+            id,
+            shared,
+            auditor: Mutex::new(Auditor {
+                published: None,
+                acl_cache: AclCache::default(),
+                totals,
+            }),
+        }
+    }
+
+    pub fn shared(&self) -> &SharedState {
+        &self.shared
+    }
+
+    pub fn dirs(&self) -> &[Arc<RequiredDir>] {
+        &self.dirs
+    }
+
+    /// One audit cycle: returns the lines to log (transitions, and a warning when the audit
+    /// took longer than the interval).
+    pub fn run_once(&self) -> Vec<Line> {
+        let Ok(mut auditor) = self.auditor.lock() else {
+            return Vec::new();
+        };
+        let auditor = &mut *auditor;
+        let prev = match auditor.published.take() {
+            Some(p) => p,
+            None => match self.shared.snapshot() {
+                Some((totals, recs)) => {
+                    auditor.totals = totals;
+                    recs
+                }
+                None => return Vec::new(),
+            },
+        };
+        let refs: Vec<&RequiredDir> = self.dirs.iter().map(Arc::as_ref).collect();
+        auditor.acl_cache.trim(4 * refs.len() + 1024);
+        let audit = Audit::run_cached(&refs, &self.id, &mut auditor.acl_cache);
+        let now = unix_now();
+        let next = records(&refs, &self.id, &audit, &prev, now.as_secs());
+
+        let mut lines = Vec::new();
+        let mut findings = audit.findings.iter().peekable();
+        for (i, (before, after)) in prev.iter().zip(&next).enumerate() {
+            let dir = refs[i];
+            while let Some(f) = findings.next_if(|f| f.index == i) {
+                let known =
+                    before.health == Health::Failing && before.kinds & f.fault.kind_bit() != 0;
+                if !known {
+                    lines.push(Line {
+                        severity: Severity::Error,
+                        tag: messages::MONITOR_FAILING,
+                        text: format!("FAILING: {}", f.fault.render(dir, &self.id)),
+                    });
+                }
+            }
+            if before.health == Health::Failing && after.health == Health::Healthy {
+                lines.push(Line {
+                    severity: Severity::Notice,
+                    tag: messages::MONITOR_RECOVERED,
+                    text: format!(
+                        "RECOVERED: required directory {} passes all its checks again (failing since {}, {} s); declared at {}",
+                        quote_path(dir.path.as_os_str()),
+                        format_utc(before.since_unix_s),
+                        now.as_secs().saturating_sub(before.since_unix_s),
+                        dir.origin
+                    ),
+                });
+            }
+        }
+
+        auditor.totals.audits_total += 1;
+        auditor.totals.last_audit_unix_us = now.as_micros() as u64;
+        auditor.totals.last_audit_duration_us = audit.elapsed.as_micros() as u64;
+        let changed: Vec<(usize, DirRecord)> = next
+            .iter()
+            .enumerate()
+            .filter(|(i, r)| prev.get(*i) != Some(r))
+            .map(|(i, r)| (i, r.clone()))
+            .collect();
+        self.shared.publish(&changed, &auditor.totals);
+        if auditor.totals.interval_s > 0 && audit.elapsed.as_secs() >= auditor.totals.interval_s {
+            lines.push(Line {
+                severity: Severity::Warning,
+                tag: messages::MONITOR_SLOW,
+                text: format!(
+                    "the audit of {} required directories took {:.1} s, longer than DirGuardInterval {} s; raise the interval",
+                    refs.len(),
+                    audit.elapsed.as_secs_f64(),
+                    auditor.totals.interval_s
+                ),
+            });
+        }
+        auditor.published = Some(next);
+        lines
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::spec::{Access, Origin};
+
+    struct Fixture {
+        _mem: Vec<u64>,
+        base: std::path::PathBuf,
+        monitor: Monitor,
+    }
+
+    fn fixture(name: &str, startup_audit: bool) -> Fixture {
+        let base =
+            std::env::temp_dir().join(format!("dirguard-monitor-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        std::fs::create_dir_all(base.join("uploads")).unwrap();
+        let dir = Arc::new(RequiredDir::new(
+            base.join("uploads"),
+            Access::ReadWrite,
+            Origin {
+                file: "m.conf".into(),
+                line: 7,
+            },
+        ));
+        let id = Identity::current_process();
+        let mut mem = vec![0u64; SharedState::size_for(1) / 8 + 1];
+        // SAFETY: the Vec is large enough, aligned to 8 and kept in the fixture.
+        let shared = unsafe { SharedState::init(mem.as_mut_ptr().cast(), 1, 5) };
+        let audit = Audit::run(&[dir.as_ref()], &id);
+        let monitor = Monitor::new(
+            vec![dir],
+            id,
+            shared,
+            5,
+            startup_audit.then_some((&audit, 0)),
+        );
+        Fixture {
+            _mem: mem,
+            base,
+            monitor,
+        }
+    }
+
+    #[test]
+    fn a_removed_directory_fails_once_and_recovers_once() {
+        let f = fixture("transitions", true);
+        assert_eq!(
+            f.monitor.run_once(),
+            vec![],
+            "healthy and unchanged: nothing to say"
+        );
+        std::fs::remove_dir(f.base.join("uploads")).unwrap();
+        let lines = f.monitor.run_once();
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert_eq!(lines[0].tag, messages::MONITOR_FAILING);
+        assert!(
+            lines[0].text.starts_with("FAILING: required directory")
+                && lines[0]
+                    .text
+                    .contains("declared at m.conf:7; fix: install -d"),
+            "{}",
+            lines[0].text
+        );
+        assert_eq!(f.monitor.shared().health(0), Health::Failing);
+        assert_eq!(f.monitor.run_once(), vec![], "still failing: no repeat");
+        std::fs::create_dir(f.base.join("uploads")).unwrap();
+        let lines = f.monitor.run_once();
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert_eq!(lines[0].tag, messages::MONITOR_RECOVERED);
+        assert_eq!(f.monitor.shared().health(0), Health::Healthy);
+        let (totals, _) = f.monitor.shared().snapshot().unwrap();
+        assert_eq!(totals.audits_total, 5);
+    }
+
+    #[test]
+    fn without_a_startup_audit_the_first_audit_reports_existing_faults() {
+        let f = fixture("unseeded", false);
+        assert_eq!(f.monitor.shared().health(0), Health::Unknown);
+        std::fs::remove_dir(f.base.join("uploads")).unwrap();
+        let lines = f.monitor.run_once();
+        assert_eq!(lines.len(), 1);
+        assert_eq!(lines[0].tag, messages::MONITOR_FAILING);
+    }
+}

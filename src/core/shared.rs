@@ -1,0 +1,397 @@
+//! The one shared truth about every required directory: a fixed layout in memory shared by the
+//! parent and all children (the glue maps it before the children fork). One writer at a time
+//! (the auditor); readers never block: a sequence counter, odd while a write is in progress, lets
+//! them detect a torn read and retry. Every field is an atomic, so concurrent access is defined
+//! behaviour, and a request's health check is one atomic load.
+
+use std::sync::atomic::{fence, AtomicU64, Ordering};
+
+const MAGIC: u64 = 0x4447_5348_4d30_3031; // "DGSHM001"
+/// Bytes of fault text kept per directory (what is wrong, then the fix).
+pub const TEXT_BYTES: usize = 1024;
+const TEXT_WORDS: usize = TEXT_BYTES / 8;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Health {
+    /// Not audited yet in this generation.
+    Unknown = 0,
+    Healthy = 1,
+    Failing = 2,
+}
+
+impl Health {
+    fn from_u8(v: u8) -> Health {
+        match v {
+            1 => Health::Healthy,
+            2 => Health::Failing,
+            _ => Health::Unknown,
+        }
+    }
+
+    pub fn keyword(self) -> &'static str {
+        match self {
+            Health::Unknown => "unknown",
+            Health::Healthy => "healthy",
+            Health::Failing => "failing",
+        }
+    }
+}
+
+#[repr(C)]
+struct Header {
+    magic: AtomicU64,
+    seq: AtomicU64,
+    count: AtomicU64,
+    interval_s: AtomicU64,
+    audits_total: AtomicU64,
+    repairs_total: AtomicU64,
+    last_audit_unix_us: AtomicU64,
+    last_audit_duration_us: AtomicU64,
+}
+
+#[repr(C)]
+struct Slot {
+    /// health (bits 0-7), fault-kind mask (bits 8-23), fault count (bits 24-39)
+    state: AtomicU64,
+    since_unix_s: AtomicU64,
+    free_bytes: AtomicU64,
+    free_inodes: AtomicU64,
+    /// what-length (bits 0-15), fix-length (bits 16-31)
+    text_len: AtomicU64,
+    text: [AtomicU64; TEXT_WORDS],
+}
+
+/// What the auditor publishes for one directory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DirRecord {
+    pub health: Health,
+    /// Bit i set: a fault of kind i (see `Fault::kind_bit`).
+    pub kinds: u16,
+    pub fault_count: u16,
+    pub since_unix_s: u64,
+    pub free_bytes: Option<u64>,
+    pub free_inodes: Option<u64>,
+    /// The first fault: what is wrong, and its fix (truncated to fit).
+    pub what: String,
+    pub fix: String,
+}
+
+impl Default for DirRecord {
+    fn default() -> DirRecord {
+        DirRecord {
+            health: Health::Unknown,
+            kinds: 0,
+            fault_count: 0,
+            since_unix_s: 0,
+            free_bytes: None,
+            free_inodes: None,
+            what: String::new(),
+            fix: String::new(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub interval_s: u64,
+    pub audits_total: u64,
+    pub repairs_total: u64,
+    pub last_audit_unix_us: u64,
+    pub last_audit_duration_us: u64,
+}
+
+/// A view of the shared region. Cheap to copy; valid while the memory is mapped.
+#[derive(Clone, Copy, Debug)]
+pub struct SharedState {
+    base: *mut u8,
+    count: usize,
+}
+
+// SAFETY: the region is only accessed through atomics; the pointer stays valid for the config
+// generation that owns the mapping (the glue guarantees that), so the view may move between
+// threads and be shared.
+unsafe impl Send for SharedState {}
+// SAFETY: as above.
+unsafe impl Sync for SharedState {}
+
+const NONE: u64 = u64::MAX;
+
+fn truncate_to(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+impl SharedState {
+    /// Bytes needed for `count` directories.
+    pub fn size_for(count: usize) -> usize {
+        std::mem::size_of::<Header>() + count * std::mem::size_of::<Slot>()
+    }
+
+    /// Lays out a fresh region: every directory Unknown, counters zero.
+    ///
+    /// # Safety
+    /// `base` must be valid for `SharedState::size_for(count)` bytes, 8-byte aligned, zeroed or
+    /// otherwise not in use by anyone else, and stay mapped as long as any copy of the view.
+    pub unsafe fn init(base: *mut u8, count: usize, interval_s: u64) -> SharedState {
+        // SAFETY: guaranteed by the caller; all-zero bytes are valid atomics.
+        unsafe { std::ptr::write_bytes(base, 0, SharedState::size_for(count)) };
+        let state = SharedState { base, count };
+        let h = state.header();
+        h.count.store(count as u64, Ordering::Relaxed);
+        h.interval_s.store(interval_s, Ordering::Relaxed);
+        for i in 0..count {
+            let slot = state.slot(i);
+            slot.free_bytes.store(NONE, Ordering::Relaxed);
+            slot.free_inodes.store(NONE, Ordering::Relaxed);
+        }
+        h.magic.store(MAGIC, Ordering::Release);
+        state
+    }
+
+    fn header(&self) -> &Header {
+        // SAFETY: init laid out a Header at base; the region outlives self (init's contract).
+        unsafe { &*(self.base as *const Header) }
+    }
+
+    fn slot(&self, i: usize) -> &Slot {
+        assert!(i < self.count, "slot {i} out of {}", self.count);
+        // SAFETY: slot i lies within the region init sized for `count` slots.
+        unsafe {
+            &*(self
+                .base
+                .add(std::mem::size_of::<Header>() + i * std::mem::size_of::<Slot>())
+                as *const Slot)
+        }
+    }
+
+    pub fn count(&self) -> usize {
+        self.count
+    }
+
+    /// The health of directory `i`: one atomic load, for the per-request path.
+    pub fn health(&self, i: usize) -> Health {
+        if i >= self.count {
+            return Health::Unknown;
+        }
+        Health::from_u8(self.slot(i).state.load(Ordering::Acquire) as u8)
+    }
+
+    /// Publishes records (by index) and totals as one consistent update.
+    pub fn publish(&self, records: &[(usize, DirRecord)], totals: &Totals) {
+        let h = self.header();
+        let seq = h.seq.load(Ordering::Relaxed);
+        h.seq.store(seq.wrapping_add(1), Ordering::Relaxed);
+        fence(Ordering::Release);
+        for (i, r) in records {
+            self.write_slot(*i, r);
+        }
+        h.interval_s.store(totals.interval_s, Ordering::Relaxed);
+        h.audits_total.store(totals.audits_total, Ordering::Relaxed);
+        h.repairs_total
+            .store(totals.repairs_total, Ordering::Relaxed);
+        h.last_audit_unix_us
+            .store(totals.last_audit_unix_us, Ordering::Relaxed);
+        h.last_audit_duration_us
+            .store(totals.last_audit_duration_us, Ordering::Relaxed);
+        h.seq.store(seq.wrapping_add(2), Ordering::Release);
+    }
+
+    fn write_slot(&self, i: usize, r: &DirRecord) {
+        let slot = self.slot(i);
+        let what = truncate_to(&r.what, TEXT_BYTES);
+        let fix = truncate_to(&r.fix, TEXT_BYTES - what.len());
+        let mut bytes = [0u8; TEXT_BYTES];
+        bytes[..what.len()].copy_from_slice(what.as_bytes());
+        bytes[what.len()..what.len() + fix.len()].copy_from_slice(fix.as_bytes());
+        for (w, chunk) in slot.text.iter().zip(bytes.chunks_exact(8)) {
+            w.store(
+                u64::from_le_bytes(chunk.try_into().unwrap_or_default()),
+                Ordering::Relaxed,
+            );
+        }
+        slot.text_len.store(
+            what.len() as u64 | (fix.len() as u64) << 16,
+            Ordering::Relaxed,
+        );
+        slot.since_unix_s.store(r.since_unix_s, Ordering::Relaxed);
+        slot.free_bytes
+            .store(r.free_bytes.unwrap_or(NONE), Ordering::Relaxed);
+        slot.free_inodes
+            .store(r.free_inodes.unwrap_or(NONE), Ordering::Relaxed);
+        let state = r.health as u64 | (r.kinds as u64) << 8 | (r.fault_count as u64) << 24;
+        slot.state.store(state, Ordering::Release);
+    }
+
+    fn read_slot(&self, i: usize) -> DirRecord {
+        let slot = self.slot(i);
+        let state = slot.state.load(Ordering::Relaxed);
+        let lens = slot.text_len.load(Ordering::Relaxed);
+        let (what_len, fix_len) = ((lens & 0xffff) as usize, ((lens >> 16) & 0xffff) as usize);
+        let mut bytes = [0u8; TEXT_BYTES];
+        for (w, chunk) in slot.text.iter().zip(bytes.chunks_exact_mut(8)) {
+            chunk.copy_from_slice(&w.load(Ordering::Relaxed).to_le_bytes());
+        }
+        let what_len = what_len.min(TEXT_BYTES);
+        let fix_end = (what_len + fix_len).min(TEXT_BYTES);
+        let opt = |v: u64| (v != NONE).then_some(v);
+        DirRecord {
+            health: Health::from_u8(state as u8),
+            kinds: (state >> 8) as u16,
+            fault_count: (state >> 24) as u16,
+            since_unix_s: slot.since_unix_s.load(Ordering::Relaxed),
+            free_bytes: opt(slot.free_bytes.load(Ordering::Relaxed)),
+            free_inodes: opt(slot.free_inodes.load(Ordering::Relaxed)),
+            what: String::from_utf8_lossy(&bytes[..what_len]).into_owned(),
+            fix: String::from_utf8_lossy(&bytes[what_len..fix_end]).into_owned(),
+        }
+    }
+
+    /// A consistent copy of everything, or None if the writer kept it busy for every attempt
+    /// (a reader never waits on the writer).
+    pub fn snapshot(&self) -> Option<(Totals, Vec<DirRecord>)> {
+        let h = self.header();
+        if h.magic.load(Ordering::Acquire) != MAGIC {
+            return None;
+        }
+        for _ in 0..1000 {
+            let before = h.seq.load(Ordering::Acquire);
+            if before % 2 == 1 {
+                std::hint::spin_loop();
+                continue;
+            }
+            let totals = Totals {
+                interval_s: h.interval_s.load(Ordering::Relaxed),
+                audits_total: h.audits_total.load(Ordering::Relaxed),
+                repairs_total: h.repairs_total.load(Ordering::Relaxed),
+                last_audit_unix_us: h.last_audit_unix_us.load(Ordering::Relaxed),
+                last_audit_duration_us: h.last_audit_duration_us.load(Ordering::Relaxed),
+            };
+            let records: Vec<DirRecord> = (0..self.count).map(|i| self.read_slot(i)).collect();
+            fence(Ordering::Acquire);
+            if h.seq.load(Ordering::Relaxed) == before {
+                return Some((totals, records));
+            }
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn region(count: usize) -> Vec<u64> {
+        vec![0u64; SharedState::size_for(count) / 8 + 1]
+    }
+
+    fn failing(text: &str) -> DirRecord {
+        DirRecord {
+            health: Health::Failing,
+            kinds: 1,
+            fault_count: 1,
+            since_unix_s: 42,
+            free_bytes: Some(7),
+            free_inodes: None,
+            what: text.into(),
+            fix: "install -d '/x'".into(),
+        }
+    }
+
+    #[test]
+    fn a_fresh_region_is_all_unknown() {
+        let mut mem = region(3);
+        // SAFETY: the Vec is large enough, aligned to 8 and outlives the view.
+        let s = unsafe { SharedState::init(mem.as_mut_ptr().cast(), 3, 5) };
+        let (totals, records) = s.snapshot().unwrap();
+        assert_eq!(totals.interval_s, 5);
+        assert!(records.iter().all(|r| *r == DirRecord::default()));
+        assert_eq!(s.health(2), Health::Unknown);
+        assert_eq!(s.health(99), Health::Unknown);
+    }
+
+    #[test]
+    fn published_records_read_back_exactly() {
+        let mut mem = region(2);
+        // SAFETY: as above.
+        let s = unsafe { SharedState::init(mem.as_mut_ptr().cast(), 2, 5) };
+        let totals = Totals {
+            interval_s: 5,
+            audits_total: 3,
+            repairs_total: 1,
+            last_audit_unix_us: 9,
+            last_audit_duration_us: 11,
+        };
+        s.publish(&[(1, failing("is missing"))], &totals);
+        let (t, records) = s.snapshot().unwrap();
+        assert_eq!(t, totals);
+        assert_eq!(records[1], failing("is missing"));
+        assert_eq!(s.health(1), Health::Failing);
+        assert_eq!(s.health(0), Health::Unknown);
+    }
+
+    #[test]
+    fn long_text_is_truncated_on_a_character_boundary() {
+        let mut mem = region(1);
+        // SAFETY: as above.
+        let s = unsafe { SharedState::init(mem.as_mut_ptr().cast(), 1, 5) };
+        let long = "é".repeat(TEXT_BYTES);
+        s.publish(&[(0, failing(&long))], &Totals::default());
+        let (_, records) = s.snapshot().unwrap();
+        assert_eq!(records[0].what.len(), TEXT_BYTES);
+        assert!(records[0].what.chars().all(|c| c == 'é'));
+        assert_eq!(records[0].fix, "");
+    }
+
+    #[test]
+    fn readers_never_see_a_torn_update() {
+        let mut mem = region(4);
+        // SAFETY: as above; the Vec lives until both threads are joined.
+        let s = unsafe { SharedState::init(mem.as_mut_ptr().cast(), 4, 1) };
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let writer = {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut n = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    n += 1;
+                    let rec = DirRecord {
+                        since_unix_s: n,
+                        what: n.to_string(),
+                        ..failing("")
+                    };
+                    let all: Vec<(usize, DirRecord)> = (0..4).map(|i| (i, rec.clone())).collect();
+                    s.publish(
+                        &all,
+                        &Totals {
+                            audits_total: n,
+                            ..Totals::default()
+                        },
+                    );
+                }
+            })
+        };
+        let mut consistent = 0;
+        for _ in 0..2000 {
+            if let Some((t, records)) = s.snapshot() {
+                for r in &records {
+                    if r.health == Health::Failing {
+                        assert_eq!(r.since_unix_s, t.audits_total);
+                        assert_eq!(r.what, t.audits_total.to_string());
+                    }
+                }
+                consistent += 1;
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        writer.join().unwrap();
+        assert!(consistent > 0);
+    }
+}

@@ -1,0 +1,526 @@
+//! The status report in three forms: HTML for people, JSON (schema in docs/status-json.md) and
+//! Prometheus text exposition format 0.0.4. Pure functions of a snapshot.
+
+use super::shared::{DirRecord, Health, Totals};
+use super::spec::RequiredDir;
+use super::text::format_utc;
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Arc;
+
+pub const JSON_SCHEMA_ID: &str = "mod_dirguard/status/1";
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Format {
+    Html,
+    Json,
+    Prometheus,
+}
+
+/// The format asked for by `format=` in a query string; HTML when absent, None when unknown.
+pub fn format_of(query: Option<&[u8]>) -> Option<Format> {
+    let Some(query) = query else {
+        return Some(Format::Html);
+    };
+    let value = query
+        .split(|b| *b == b'&')
+        .find_map(|kv| kv.strip_prefix(b"format="));
+    match value {
+        None | Some(b"html") => Some(Format::Html),
+        Some(b"json") => Some(Format::Json),
+        Some(b"prometheus") => Some(Format::Prometheus),
+        Some(_) => None,
+    }
+}
+
+pub struct Snapshot<'a> {
+    pub dirs: &'a [Arc<RequiredDir>],
+    pub records: &'a [DirRecord],
+    pub totals: &'a Totals,
+    pub now_unix_s: u64,
+}
+
+fn path_text(dir: &RequiredDir) -> String {
+    dir.path.to_string_lossy().into_owned()
+}
+
+impl Snapshot<'_> {
+    /// Row indices: failing first, then unknown, then healthy; configuration order within.
+    fn order(&self) -> Vec<usize> {
+        let rank = |h: Health| match h {
+            Health::Failing => 0,
+            Health::Unknown => 1,
+            Health::Healthy => 2,
+        };
+        let mut idx: Vec<usize> = (0..self.records.len().min(self.dirs.len())).collect();
+        idx.sort_by_key(|&i| rank(self.records[i].health));
+        idx
+    }
+
+    fn count(&self, h: Health) -> usize {
+        self.records.iter().filter(|r| r.health == h).count()
+    }
+
+    fn last_audit(&self) -> Option<u64> {
+        (self.totals.last_audit_unix_us > 0).then_some(self.totals.last_audit_unix_us / 1_000_000)
+    }
+}
+
+pub fn json_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 || c == '\u{7f}' => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn json_opt_u64(v: Option<u64>) -> String {
+    v.map(|n| n.to_string()).unwrap_or_else(|| "null".into())
+}
+
+pub fn render_json(s: &Snapshot<'_>) -> String {
+    let mut o = String::with_capacity(256 + s.dirs.len() * 256);
+    let _ = write!(
+        o,
+        "{{\"schema\":{},\"generated_at\":{},\"interval_seconds\":{},\"audits_total\":{},\"repairs_total\":{},\"last_audit\":",
+        json_string(JSON_SCHEMA_ID),
+        json_string(&format_utc(s.now_unix_s)),
+        s.totals.interval_s,
+        s.totals.audits_total,
+        s.totals.repairs_total
+    );
+    match s.last_audit() {
+        Some(at) => {
+            let _ = write!(
+                o,
+                "{{\"at\":{},\"duration_seconds\":{}}}",
+                json_string(&format_utc(at)),
+                s.totals.last_audit_duration_us as f64 / 1e6
+            );
+        }
+        None => o.push_str("null"),
+    }
+    let _ = write!(
+        o,
+        ",\"totals\":{{\"directories\":{},\"healthy\":{},\"failing\":{},\"unknown\":{}}},\"directories\":[",
+        s.dirs.len(),
+        s.count(Health::Healthy),
+        s.count(Health::Failing),
+        s.count(Health::Unknown)
+    );
+    for (n, i) in s.order().into_iter().enumerate() {
+        let (d, r) = (&s.dirs[i], &s.records[i]);
+        if n > 0 {
+            o.push(',');
+        }
+        let _ = write!(
+            o,
+            "{{\"path\":{},\"scope\":{},\"declared_at\":{},\"access\":{},\"state\":{},\"since\":{},\"fault\":",
+            json_string(&path_text(d)),
+            json_string(&d.scope),
+            json_string(&d.origin.to_string()),
+            json_string(d.access.keyword()),
+            json_string(r.health.keyword()),
+            if r.health == Health::Unknown { "null".into() } else { json_string(&format_utc(r.since_unix_s)) }
+        );
+        if r.health == Health::Failing {
+            let _ = write!(
+                o,
+                "{{\"kinds\":[{}],\"count\":{},\"message\":{},\"fix\":{}}}",
+                kind_names(r.kinds)
+                    .iter()
+                    .map(|k| json_string(k))
+                    .collect::<Vec<_>>()
+                    .join(","),
+                r.fault_count,
+                json_string(&r.what),
+                json_string(&r.fix)
+            );
+        } else {
+            o.push_str("null");
+        }
+        let _ = write!(
+            o,
+            ",\"free_bytes\":{},\"free_inodes\":{},\"min_free_bytes\":{},\"min_inodes\":{}}}",
+            json_opt_u64(r.free_bytes),
+            json_opt_u64(r.free_inodes),
+            json_opt_u64(d.min_free),
+            json_opt_u64(d.min_inodes)
+        );
+    }
+    o.push_str("]}\n");
+    o
+}
+
+/// The kind names of a fault-kind mask, in the order of `Fault::kind_bit`.
+pub fn kind_names(mask: u16) -> Vec<&'static str> {
+    const NAMES: [&str; 12] = [
+        "missing",
+        "dangling-symlink",
+        "not-a-directory",
+        "ancestor-blocked",
+        "access-denied",
+        "owner",
+        "group",
+        "mode",
+        "read-only",
+        "low-space",
+        "low-inodes",
+        "uninspectable",
+    ];
+    NAMES
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| mask & (1 << i) != 0)
+        .map(|(_, n)| *n)
+        .collect()
+}
+
+fn label(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for c in v.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn family(o: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+/// Prometheus text exposition format 0.0.4. A path declared more than once is one series per
+/// (path, scope) for health (the worse state wins) and one per path for the filesystem figures.
+pub fn render_prometheus(s: &Snapshot<'_>) -> String {
+    let mut o = String::with_capacity(512 + s.dirs.len() * 160);
+    let mut healthy: BTreeMap<(String, String), u8> = BTreeMap::new();
+    let mut free: BTreeMap<String, (Option<u64>, Option<u64>, Option<u64>)> = BTreeMap::new();
+    for (d, r) in s.dirs.iter().zip(s.records) {
+        let path = path_text(d);
+        if r.health != Health::Unknown {
+            let v = u8::from(r.health == Health::Healthy);
+            healthy
+                .entry((path.clone(), d.scope.clone()))
+                .and_modify(|e| *e = (*e).min(v))
+                .or_insert(v);
+        }
+        let e = free.entry(path).or_insert((None, None, None));
+        e.0 = e.0.or(r.free_bytes);
+        e.1 = e.1.or(r.free_inodes);
+        e.2 = match (e.2, d.min_free) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+    }
+    family(
+        &mut o,
+        "dirguard_directory_healthy",
+        "gauge",
+        "Whether a required directory passes all its declared checks (1) or not (0).",
+    );
+    for ((path, scope), v) in &healthy {
+        let _ = writeln!(
+            o,
+            "dirguard_directory_healthy{{path=\"{}\",scope=\"{}\"}} {v}",
+            label(path),
+            label(scope)
+        );
+    }
+    family(
+        &mut o,
+        "dirguard_directory_free_bytes",
+        "gauge",
+        "Bytes available to non-root users on the filesystem holding the directory.",
+    );
+    for (path, (bytes, _, _)) in &free {
+        if let Some(b) = bytes {
+            let _ = writeln!(
+                o,
+                "dirguard_directory_free_bytes{{path=\"{}\"}} {b}",
+                label(path)
+            );
+        }
+    }
+    family(
+        &mut o,
+        "dirguard_directory_free_inodes",
+        "gauge",
+        "Inodes available to non-root users on the filesystem holding the directory.",
+    );
+    for (path, (_, inodes, _)) in &free {
+        if let Some(n) = inodes {
+            let _ = writeln!(
+                o,
+                "dirguard_directory_free_inodes{{path=\"{}\"}} {n}",
+                label(path)
+            );
+        }
+    }
+    family(
+        &mut o,
+        "dirguard_directory_min_free_bytes",
+        "gauge",
+        "The declared min-free of the directory, in bytes.",
+    );
+    for (path, (_, _, min)) in &free {
+        if let Some(m) = min {
+            let _ = writeln!(
+                o,
+                "dirguard_directory_min_free_bytes{{path=\"{}\"}} {m}",
+                label(path)
+            );
+        }
+    }
+    family(
+        &mut o,
+        "dirguard_audits_total",
+        "counter",
+        "Audits of the required directories since the server (re)started.",
+    );
+    let _ = writeln!(o, "dirguard_audits_total {}", s.totals.audits_total);
+    family(&mut o, "dirguard_repairs_total", "counter", "Repair actions (directories created, owners or modes corrected) since the server (re)started.");
+    let _ = writeln!(o, "dirguard_repairs_total {}", s.totals.repairs_total);
+    family(
+        &mut o,
+        "dirguard_audit_duration_seconds",
+        "gauge",
+        "How long the last audit took.",
+    );
+    let _ = writeln!(
+        o,
+        "dirguard_audit_duration_seconds {}",
+        s.totals.last_audit_duration_us as f64 / 1e6
+    );
+    family(
+        &mut o,
+        "dirguard_last_audit_timestamp_seconds",
+        "gauge",
+        "When the last audit finished (Unix time).",
+    );
+    let _ = writeln!(
+        o,
+        "dirguard_last_audit_timestamp_seconds {}",
+        s.totals.last_audit_unix_us as f64 / 1e6
+    );
+    family(
+        &mut o,
+        "dirguard_audit_interval_seconds",
+        "gauge",
+        "The configured DirGuardInterval (0: no live monitoring).",
+    );
+    let _ = writeln!(o, "dirguard_audit_interval_seconds {}", s.totals.interval_s);
+    o
+}
+
+pub fn html_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+pub fn render_html(s: &Snapshot<'_>) -> String {
+    let mut o = String::with_capacity(2048 + s.dirs.len() * 300);
+    let failing = s.count(Health::Failing);
+    o.push_str("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>mod_dirguard status</title>\n<style>\nbody{font-family:sans-serif;margin:1.5em}table{border-collapse:collapse;width:100%}\nth,td{border:1px solid #ccc;padding:.3em .5em;text-align:left;vertical-align:top}\nth{background:#eee}tr.failing td{background:#fde8e8}tr.unknown td{background:#f4f4f4}\ncode{font-size:90%;word-break:break-all}\n</style></head><body>\n<h1>mod_dirguard status</h1>\n");
+    let _ = writeln!(
+        o,
+        "<p><strong>{}</strong> required directories: <strong>{failing} failing</strong>, {} healthy, {} not yet audited.</p>",
+        s.dirs.len(),
+        s.count(Health::Healthy),
+        s.count(Health::Unknown)
+    );
+    let last = s
+        .last_audit()
+        .map(format_utc)
+        .unwrap_or_else(|| "never".into());
+    let _ = writeln!(
+        o,
+        "<p>Last audit: {} ({:.1} ms); audits: {}; repairs: {}; interval: {}; page generated {}.</p>",
+        html_escape(&last),
+        s.totals.last_audit_duration_us as f64 / 1000.0,
+        s.totals.audits_total,
+        s.totals.repairs_total,
+        if s.totals.interval_s == 0 { "live monitoring off".to_owned() } else { format!("{} s", s.totals.interval_s) },
+        format_utc(s.now_unix_s)
+    );
+    o.push_str("<table>\n<tr><th>path</th><th>declared</th><th>access</th><th>state</th><th>since</th><th>fault</th><th>fix</th></tr>\n");
+    for i in s.order() {
+        let (d, r) = (&s.dirs[i], &s.records[i]);
+        let since = if r.health == Health::Unknown {
+            String::new()
+        } else {
+            format_utc(r.since_unix_s)
+        };
+        let fault = match r.fault_count {
+            0 => String::new(),
+            1 => r.what.clone(),
+            n => format!("{} (and {} more; see the error log)", r.what, n - 1),
+        };
+        let _ = writeln!(
+            o,
+            "<tr class=\"{}\"><td><code>{}</code></td><td>{}<br><small>{}</small></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
+            r.health.keyword(),
+            html_escape(&path_text(d)),
+            html_escape(&d.origin.to_string()),
+            html_escape(&d.scope),
+            d.access.keyword(),
+            r.health.keyword(),
+            since,
+            html_escape(&fault),
+            html_escape(&r.fix)
+        );
+    }
+    o.push_str("</table>\n<p>Also as <a href=\"?format=json\">JSON</a> and <a href=\"?format=prometheus\">Prometheus metrics</a>.</p>\n</body></html>\n");
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::spec::{Access, Origin};
+
+    fn sample() -> (Vec<Arc<RequiredDir>>, Vec<DirRecord>, Totals) {
+        let mut odd = RequiredDir::new(
+            "/srv/a\"b\\c\nd<e>",
+            Access::ReadWrite,
+            Origin {
+                file: "x.conf".into(),
+                line: 2,
+            },
+        );
+        odd.min_free = Some(100);
+        let dirs = vec![
+            Arc::new(RequiredDir::new(
+                "/srv/ok",
+                Access::Read,
+                Origin {
+                    file: "x.conf".into(),
+                    line: 1,
+                },
+            )),
+            Arc::new(odd),
+        ];
+        let records = vec![
+            DirRecord {
+                health: Health::Healthy,
+                since_unix_s: 10,
+                free_bytes: Some(5),
+                free_inodes: Some(6),
+                ..DirRecord::default()
+            },
+            DirRecord {
+                health: Health::Failing,
+                kinds: 1,
+                fault_count: 1,
+                since_unix_s: 20,
+                what: "is missing".into(),
+                fix: "install -d '/srv/x'".into(),
+                ..DirRecord::default()
+            },
+        ];
+        let totals = Totals {
+            interval_s: 5,
+            audits_total: 3,
+            repairs_total: 0,
+            last_audit_unix_us: 30_000_000,
+            last_audit_duration_us: 1500,
+        };
+        (dirs, records, totals)
+    }
+
+    #[test]
+    fn format_comes_from_the_query_string() {
+        assert_eq!(format_of(None), Some(Format::Html));
+        assert_eq!(format_of(Some(b"format=json")), Some(Format::Json));
+        assert_eq!(
+            format_of(Some(b"x=1&format=prometheus")),
+            Some(Format::Prometheus)
+        );
+        assert_eq!(format_of(Some(b"format=xml")), None);
+    }
+
+    #[test]
+    fn json_lists_failing_first_and_escapes_paths() {
+        let (dirs, records, totals) = sample();
+        let s = Snapshot {
+            dirs: &dirs,
+            records: &records,
+            totals: &totals,
+            now_unix_s: 40,
+        };
+        let j = render_json(&s);
+        let failing_at = j.find("\"state\":\"failing\"").unwrap();
+        let healthy_at = j.find("\"state\":\"healthy\"").unwrap();
+        assert!(failing_at < healthy_at);
+        assert!(j.contains(r#""path":"/srv/a\"b\\c\nd<e>""#), "{j}");
+        assert!(j.contains(r#""fault":{"kinds":["missing"],"count":1,"message":"is missing","fix":"install -d '/srv/x'"}"#), "{j}");
+        assert!(
+            j.contains(r#""last_audit":{"at":"1970-01-01T00:00:30Z","duration_seconds":0.0015}"#),
+            "{j}"
+        );
+    }
+
+    #[test]
+    fn prometheus_labels_are_escaped_and_families_typed() {
+        let (dirs, records, totals) = sample();
+        let s = Snapshot {
+            dirs: &dirs,
+            records: &records,
+            totals: &totals,
+            now_unix_s: 40,
+        };
+        let p = render_prometheus(&s);
+        assert!(
+            p.contains(
+                "dirguard_directory_healthy{path=\"/srv/a\\\"b\\\\c\\nd<e>\",scope=\"server\"} 0\n"
+            ),
+            "{p}"
+        );
+        assert!(p.contains("dirguard_directory_healthy{path=\"/srv/ok\",scope=\"server\"} 1\n"));
+        assert!(p.contains("# TYPE dirguard_audits_total counter\ndirguard_audits_total 3\n"));
+        assert!(
+            p.contains("dirguard_directory_min_free_bytes{path=\"/srv/a\\\"b\\\\c\\nd<e>\"} 100\n")
+        );
+        assert!(p.lines().all(|l| !l.is_empty()));
+    }
+
+    #[test]
+    fn html_escapes_everything_it_shows() {
+        let (dirs, records, totals) = sample();
+        let s = Snapshot {
+            dirs: &dirs,
+            records: &records,
+            totals: &totals,
+            now_unix_s: 40,
+        };
+        let h = render_html(&s);
+        assert!(h.contains("/srv/a&quot;b\\c\nd&lt;e&gt;"));
+        assert!(!h.contains("<e>"));
+        assert!(h.contains("<strong>1 failing</strong>"));
+    }
+}
