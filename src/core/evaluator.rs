@@ -23,12 +23,17 @@ enum Ancestor {
     Other,
 }
 
+/// (device, inode)
+type InodeKey = (u64, u64);
+/// (ctime seconds, ctime nanoseconds)
+type ChangeStamp = (i64, i64);
+
 /// ACLs remembered across audits by (device, inode), trusted while the inode's ctime is
 /// unchanged: chmod, chown and setfacl all update ctime, so an unchanged ctime means an
 /// unchanged ACL. The live monitor keeps one; a one-off audit does without.
 #[derive(Default)]
 pub struct AclCache {
-    entries: HashMap<(u64, u64), ((i64, i64), Option<Acl>)>,
+    entries: HashMap<InodeKey, (ChangeStamp, Option<Acl>)>,
 }
 
 impl AclCache {

@@ -201,6 +201,9 @@ fn label(v: &str) -> String {
     out
 }
 
+/// Free bytes, free inodes and the largest declared min-free of one path.
+type FsFigures = (Option<u64>, Option<u64>, Option<u64>);
+
 fn family(o: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}");
 }
@@ -210,7 +213,7 @@ fn family(o: &mut String, name: &str, kind: &str, help: &str) {
 pub fn render_prometheus(s: &Snapshot<'_>) -> String {
     let mut o = String::with_capacity(512 + s.dirs.len() * 160);
     let mut healthy: BTreeMap<(String, String), u8> = BTreeMap::new();
-    let mut free: BTreeMap<String, (Option<u64>, Option<u64>, Option<u64>)> = BTreeMap::new();
+    let mut free: BTreeMap<String, FsFigures> = BTreeMap::new();
     for (d, r) in s.dirs.iter().zip(s.records) {
         let path = path_text(d);
         if r.health != Health::Unknown {
