@@ -212,12 +212,12 @@ fn family(o: &mut String, name: &str, kind: &str, help: &str) {
 /// (path, scope) for health (the worse state wins) and one per path for the filesystem figures.
 pub fn render_prometheus(s: &Snapshot<'_>) -> String {
     let mut o = String::with_capacity(512 + s.dirs.len() * 160);
-    let mut healthy: BTreeMap<(String, String), u8> = BTreeMap::new();
+    let mut healthy: BTreeMap<(String, String), (u8, u64)> = BTreeMap::new();
     let mut free: BTreeMap<String, FsFigures> = BTreeMap::new();
     for (d, r) in s.dirs.iter().zip(s.records) {
         let path = path_text(d);
         if r.health != Health::Unknown {
-            let v = u8::from(r.health == Health::Healthy);
+            let v = (u8::from(r.health == Health::Healthy), r.since_unix_s);
             healthy
                 .entry((path.clone(), d.scope.clone()))
                 .and_modify(|e| *e = (*e).min(v))
@@ -237,10 +237,24 @@ pub fn render_prometheus(s: &Snapshot<'_>) -> String {
         "gauge",
         "Whether a required directory passes all its declared checks (1) or not (0).",
     );
-    for ((path, scope), v) in &healthy {
+    for ((path, scope), (v, _)) in &healthy {
         let _ = writeln!(
             o,
             "dirguard_directory_healthy{{path=\"{}\",scope=\"{}\"}} {v}",
+            label(path),
+            label(scope)
+        );
+    }
+    family(
+        &mut o,
+        "dirguard_directory_state_since_timestamp_seconds",
+        "gauge",
+        "When the directory entered its current state, healthy or failing (Unix time).",
+    );
+    for ((path, scope), (_, since)) in &healthy {
+        let _ = writeln!(
+            o,
+            "dirguard_directory_state_since_timestamp_seconds{{path=\"{}\",scope=\"{}\"}} {since}",
             label(path),
             label(scope)
         );

@@ -159,6 +159,7 @@ impl Apache {
              ErrorLog {dir}/error.log\nLogLevel warn\n\
              LoadModule mpm_{mpm}_module /usr/lib/apache2/modules/mod_mpm_{mpm}.so\n\
              LoadModule authz_core_module /usr/lib/apache2/modules/mod_authz_core.so\n\
+             LoadModule authz_host_module /usr/lib/apache2/modules/mod_authz_host.so\n\
              LoadModule mime_module /usr/lib/apache2/modules/mod_mime.so\n\
              TypesConfig /etc/mime.types\nDocumentRoot {dir}/htdocs\n\
              StartServers 1\nMaxRequestWorkers 8\nServerLimit 8\nGracefulShutdownTimeout 2\n",
@@ -349,6 +350,40 @@ impl Apache {
         (status, resp)
     }
 
+    /// GET returning (status, body).
+    pub fn get_body(&self, path: &str) -> (u16, String) {
+        let (status, resp) = self.get(path);
+        let body = resp
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_owned())
+            .unwrap_or_default();
+        (status, body)
+    }
+
+    /// The parent's open descriptors, shared mappings and resident memory (KiB).
+    pub fn parent_resources(&self) -> (usize, usize, u64) {
+        let pid = self.pid().expect("running");
+        let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .map(|d| d.count())
+            .unwrap_or(0);
+        let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap_or_default();
+        let shared = maps
+            .lines()
+            .filter(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .is_some_and(|p| p.ends_with('s'))
+            })
+            .count();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let rss = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0);
+        (fds, shared, rss)
+    }
+
     fn unexpected_lines(&self) -> Vec<String> {
         self.log()
             .lines()
@@ -406,4 +441,39 @@ pub fn fix_of(line: &str) -> String {
 pub fn mode_of(p: &Path) -> u32 {
     use std::os::unix::fs::MetadataExt;
     std::fs::metadata(p).unwrap().mode() & 0o7777
+}
+
+/// Runs tests/tools/check_status.py over `body`; Ok(its output) or Err(the parser's complaint).
+pub fn check_status(kind: &str, body: &str) -> Result<String, String> {
+    use std::process::Stdio;
+    let root = manifest_dir();
+    // Debian's interpreter, where `make deps` installs python3-jsonschema and
+    // python3-prometheus-client (another python3 may come first on PATH).
+    let python = std::env::var("DIRGUARD_PYTHON").unwrap_or_else(|_| "/usr/bin/python3".into());
+    let mut cmd = Command::new(python);
+    cmd.arg(root.join("tests/tools/check_status.py")).arg(kind);
+    if kind == "json" {
+        cmd.arg(root.join("docs/status-json.schema.json"));
+    }
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(body.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(format!(
+            "{}\n--- input:\n{body}",
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
 }
