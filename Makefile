@@ -71,4 +71,4 @@ clean:
 
 # Benchmarks: figures and ratios, never a pass/fail on speed (see docs/benchmarks.md).
 bench: deps module
-	bash tests/bench/startup.sh
+	bash tests/bench/run.sh

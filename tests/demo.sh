@@ -36,6 +36,7 @@ ErrorLog $demo/error.log
 LogLevel warn
 LoadModule mpm_event_module /usr/lib/apache2/modules/mod_mpm_event.so
 LoadModule authz_core_module /usr/lib/apache2/modules/mod_authz_core.so
+LoadModule authz_host_module /usr/lib/apache2/modules/mod_authz_host.so
 LoadModule mime_module /usr/lib/apache2/modules/mod_mime.so
 TypesConfig /etc/mime.types
 $user_lines
@@ -45,6 +46,12 @@ DocumentRoot $demo/site
     # The uploads directory WordPress writes media into: the server's User must write there.
     DirGuardRequire wp-content/uploads access=rw
 </Directory>
+# Re-audit every second while serving (the default is 5), and show the state.
+DirGuardInterval 1
+<Location /dirguard-status>
+    SetHandler dirguard-status
+    Require local
+</Location>
 CONF
 
 stop() { "$apache2" -f "$demo/httpd.conf" -k stop 2>/dev/null || true; sleep 1; }
@@ -64,17 +71,37 @@ fix=$(grep -m1 'DG01101' "$demo/error.log" | sed 's/.*fix: //')
 echo
 echo "== The fix, as the log says:  $fix"
 stop
-if [ "$(id -u)" != 0 ]; then
-  echo "== Apache stopped. (Not root: run the fix as root and start again to see a clean start.)"
-  trap - EXIT
-  exit 0
+uploads="$demo/site/wp-content/uploads"
+if [ "$(id -u)" = 0 ]; then
+  echo "== Running the fix as root, then starting Apache again"
+  bash -c "$fix"
+else
+  echo "== Not root: creating the directory without the owner the fix sets, then starting again"
+  install -d -m 0777 "$uploads"
 fi
-echo "== Running the fix as root, then starting Apache again"
-bash -c "$fix"
 : > "$demo/error.log"
 "$apache2" -f "$demo/httpd.conf" -k start
-sleep 1
+sleep 1.5
 grep 'dirguard:' "$demo/error.log" | sed 's/^/   /'
+status() { curl -s "http://127.0.0.1:$port/dirguard-status?format=json"; }
+
+echo
+echo "== Live: someone removes the uploads directory while Apache serves"
+before=$(wc -l < "$demo/error.log")
+mv "$uploads" "$uploads.away"
+sleep 2
+echo "== The error log, within the interval:"
+tail -n +"$((before + 1))" "$demo/error.log" | grep 'DG01301' | sed 's/^/   /'
+echo "== The status page, /dirguard-status?format=json:"
+status | sed 's/^/   /'
+echo
+echo "== The directory comes back"
+before=$(wc -l < "$demo/error.log")
+mv "$uploads.away" "$uploads"
+sleep 2
+tail -n +"$((before + 1))" "$demo/error.log" | grep 'DG01302' | sed 's/^/   /'
+echo "== Prometheus metrics, /dirguard-status?format=prometheus (excerpt):"
+curl -s "http://127.0.0.1:$port/dirguard-status?format=prometheus" | grep -E '^dirguard_(directory_healthy|audits_total|audit_duration)' | sed 's/^/   /'
 stop
 trap - EXIT
-echo "== Apache stopped. The uploads directory exists for www-data and the start was clean."
+echo "== Apache stopped."

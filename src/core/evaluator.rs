@@ -14,7 +14,17 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
-/// What an ancestor is, and whether the identity may search it (decided once per audit).
+/// What a directory and all its ancestors amount to for the identity: the first (topmost) one
+/// it cannot search, whether a symlink was crossed, whether the chain stopped (something missing
+/// or not a directory).
+#[derive(Clone, Debug, Default)]
+struct Chain {
+    blocked: Option<Box<Fault>>,
+    crossed_symlink: bool,
+    ended: bool,
+}
+
+/// What an ancestor is, and whether the identity may search it.
 #[derive(Clone, Debug)]
 enum Ancestor {
     Missing,
@@ -69,7 +79,10 @@ pub struct Evaluator<'a> {
     id: &'a Identity,
     acl_cache: Option<&'a mut AclCache>,
     /// Ancestors by path: an audit of many siblings inspects their common parents once.
-    ancestors: HashMap<PathBuf, Ancestor>,
+    /// Verdicts of whole ancestor chains by directory (raw path bytes): siblings share their
+    /// parent's chain, so an audit of many directories inspects each ancestor once and looks up
+    /// one chain per directory.
+    chains: HashMap<Box<[u8]>, Chain>,
     /// statvfs by device: free space, inodes and read-only are per filesystem.
     filesystems: HashMap<u64, Result<FsStats, i32>>,
 }
@@ -151,7 +164,7 @@ impl<'a> Evaluator<'a> {
         Evaluator {
             id,
             acl_cache: None,
-            ancestors: HashMap::new(),
+            chains: HashMap::new(),
             filesystems: HashMap::new(),
         }
     }
@@ -161,7 +174,7 @@ impl<'a> Evaluator<'a> {
         Evaluator {
             id,
             acl_cache: Some(cache),
-            ancestors: HashMap::new(),
+            chains: HashMap::new(),
             filesystems: HashMap::new(),
         }
     }
@@ -177,59 +190,77 @@ impl<'a> Evaluator<'a> {
         self.id
     }
 
-    fn ancestor(&mut self, path: &Path) -> &Ancestor {
-        if !self.ancestors.contains_key(path) {
-            let state = match std::fs::symlink_metadata(path) {
-                Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ENOTDIR)) => {
-                    Ancestor::Missing
+    fn inspect(&mut self, path: &Path) -> Ancestor {
+        match std::fs::symlink_metadata(path) {
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ENOTDIR)) => {
+                Ancestor::Missing
+            }
+            Err(_) => Ancestor::Other,
+            Ok(md) if md.file_type().is_symlink() => Ancestor::Symlink,
+            Ok(md) if md.is_dir() => {
+                let own = ownership(&md);
+                let acl = self.acl(path, &md);
+                let verdict = permission::check(self.id, &own, acl.as_ref(), X);
+                Ancestor::Dir {
+                    blocked: (!verdict.allowed).then(|| {
+                        Box::new(Fault::AncestorBlocked {
+                            ancestor: path.to_path_buf(),
+                            own,
+                            has_acl: acl.is_some(),
+                            named: acl.as_ref().and_then(|a| a.named_user(self.id.uid)),
+                            verdict,
+                        })
+                    }),
                 }
-                Err(_) => Ancestor::Other,
-                Ok(md) if md.file_type().is_symlink() => Ancestor::Symlink,
-                Ok(md) if md.is_dir() => {
-                    let own = ownership(&md);
-                    let acl = self.acl(path, &md);
-                    let verdict = permission::check(self.id, &own, acl.as_ref(), X);
-                    Ancestor::Dir {
-                        blocked: (!verdict.allowed).then(|| {
-                            Box::new(Fault::AncestorBlocked {
-                                ancestor: path.to_path_buf(),
-                                own,
-                                has_acl: acl.is_some(),
-                                named: acl.as_ref().and_then(|a| a.named_user(self.id.uid)),
-                                verdict,
-                            })
-                        }),
-                    }
-                }
-                Ok(_) => Ancestor::Other,
-            };
-            self.ancestors.insert(path.to_path_buf(), state);
+            }
+            Ok(_) => Ancestor::Other,
         }
-        &self.ancestors[path]
+    }
+
+    /// The chain verdict of `dir` (itself and every ancestor), memoized.
+    fn chain(&mut self, dir: &Path) -> Chain {
+        if let Some(c) = self.chains.get(dir.as_os_str().as_bytes()) {
+            return c.clone();
+        }
+        let above = match dir.parent() {
+            Some(parent) => self.chain(parent),
+            None => Chain::default(),
+        };
+        let chain = if above.blocked.is_some() || above.ended {
+            above
+        } else {
+            match self.inspect(dir) {
+                Ancestor::Symlink => Chain {
+                    crossed_symlink: true,
+                    ..above
+                },
+                Ancestor::Dir { blocked: Some(f) } => Chain {
+                    blocked: Some(f),
+                    ..above
+                },
+                Ancestor::Dir { blocked: None } => above,
+                Ancestor::Missing | Ancestor::Other => Chain {
+                    ended: true,
+                    ..above
+                },
+            }
+        };
+        self.chains
+            .insert(dir.as_os_str().as_bytes().into(), chain.clone());
+        chain
     }
 
     /// The first ancestor of `path` (excluding `path`) the identity cannot search, among the
     /// directories on the lexical path and, where a symlink is crossed, on the resolved path.
     fn blocked_ancestor(&mut self, path: &Path, path_is_symlink: bool) -> Option<Fault> {
-        let mut crossed_symlink = path_is_symlink;
-        let lexical: Vec<&Path> = path.ancestors().skip(1).collect();
-        for anc in lexical.into_iter().rev() {
-            match self.ancestor(anc) {
-                Ancestor::Symlink => crossed_symlink = true,
-                Ancestor::Dir { blocked: Some(f) } => return Some((**f).clone()),
-                Ancestor::Dir { blocked: None } => {}
-                Ancestor::Missing | Ancestor::Other => break,
-            }
+        let parent = path.parent()?;
+        let lexical = self.chain(parent);
+        if let Some(f) = lexical.blocked {
+            return Some(*f);
         }
-        if crossed_symlink {
-            if let Ok(real) = std::fs::canonicalize(path) {
-                let resolved: Vec<&Path> = real.ancestors().skip(1).collect();
-                for anc in resolved.into_iter().rev() {
-                    if let Ancestor::Dir { blocked: Some(f) } = self.ancestor(anc) {
-                        return Some((**f).clone());
-                    }
-                }
-            }
+        if lexical.crossed_symlink || path_is_symlink {
+            let real = std::fs::canonicalize(path).ok()?;
+            return self.chain(real.parent()?).blocked.map(|f| *f);
         }
         None
     }
@@ -385,7 +416,7 @@ impl<'a> Evaluator<'a> {
     fn first_missing(&mut self, path: &Path) -> PathBuf {
         let chain: Vec<&Path> = path.ancestors().collect();
         for p in chain.into_iter().rev() {
-            if matches!(self.ancestor(p), Ancestor::Missing) {
+            if matches!(self.inspect(p), Ancestor::Missing) {
                 return p.to_path_buf();
             }
         }
