@@ -179,7 +179,7 @@ impl<'a> Evaluator<'a> {
         }
     }
 
-    fn acl(&mut self, path: &Path, md: &Metadata) -> Option<Acl> {
+    pub(crate) fn acl(&mut self, path: &Path, md: &Metadata) -> Option<Acl> {
         match self.acl_cache.as_deref_mut() {
             Some(cache) => cache.get_or_read(path, md),
             None => Acl::read(path),
@@ -252,7 +252,7 @@ impl<'a> Evaluator<'a> {
 
     /// The first ancestor of `path` (excluding `path`) the identity cannot search, among the
     /// directories on the lexical path and, where a symlink is crossed, on the resolved path.
-    fn blocked_ancestor(&mut self, path: &Path, path_is_symlink: bool) -> Option<Fault> {
+    pub(crate) fn blocked_ancestor(&mut self, path: &Path, path_is_symlink: bool) -> Option<Fault> {
         let parent = path.parent()?;
         let lexical = self.chain(parent);
         if let Some(f) = lexical.blocked {
@@ -413,7 +413,7 @@ impl<'a> Evaluator<'a> {
         Evaluation { faults, fs }
     }
 
-    fn first_missing(&mut self, path: &Path) -> PathBuf {
+    pub(crate) fn first_missing(&mut self, path: &Path) -> PathBuf {
         let chain: Vec<&Path> = path.ancestors().collect();
         for p in chain.into_iter().rev() {
             if matches!(self.inspect(p), Ancestor::Missing) {

@@ -170,7 +170,7 @@ fn name_or_id(name: Option<String>, id: u32) -> String {
 /// The command that grants `bits` to the server user on `path`, chosen by the class that denied:
 /// `chmod` on the owner or group bits, `chmod o+` for reading through "other", and a named-user
 /// ACL entry where an ACL decides or where "other" would need write (never world-writable).
-fn grant_command(
+pub(crate) fn grant_command(
     path: &Path,
     id: &Identity,
     verdict: &Verdict,

@@ -62,6 +62,12 @@ pub const MONITOR_SLOW: Tag = Tag(1305);
 // Status handler.
 pub const STATUS_UNAVAILABLE: Tag = Tag(1401);
 
+// Request-time diagnosis.
+pub const EXPLAIN_UNAVAILABLE: Tag = Tag(1501);
+pub const EXPLAIN_CAUSE: Tag = Tag(1502);
+pub const EXPLAIN_NO_CAUSE: Tag = Tag(1503);
+pub const EXPLAIN_REPEATS: Tag = Tag(1504);
+
 // Repair.
 pub const REPAIR_CREATED: Tag = Tag(1201);
 pub const REPAIR_OWNERSHIP: Tag = Tag(1202);

@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod evaluator;
+pub mod explain;
 pub mod fault;
 pub mod identity;
 pub mod messages;

@@ -85,6 +85,9 @@ impl Monitor {
         interval_s: u64,
         startup: Option<(&Audit, usize)>,
     ) -> Monitor {
+        for (i, d) in dirs.iter().enumerate() {
+            let _ = d.slot.set(i);
+        }
         let refs: Vec<&RequiredDir> = dirs.iter().map(Arc::as_ref).collect();
         let now = unix_now();
         let mut totals = Totals {
@@ -119,6 +122,10 @@ impl Monitor {
 
     pub fn dirs(&self) -> &[Arc<RequiredDir>] {
         &self.dirs
+    }
+
+    pub fn identity(&self) -> &Identity {
+        &self.id
     }
 
     /// One audit cycle: returns the lines to log (transitions, and a warning when the audit

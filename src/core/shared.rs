@@ -62,6 +62,31 @@ struct Slot {
     text: [AtomicU64; TEXT_WORDS],
 }
 
+/// Explained responses are counted per final status (100..=599) and cause label.
+const STATUSES: usize = 500;
+pub const CAUSES: usize = 16;
+/// Storm-control slots: causes seen recently, with when their last full line was written.
+const STORM_SLOTS: usize = 64;
+const STORM_PROBES: usize = 8;
+/// A slot whose cause has had no full line for this long may be taken by another cause.
+const STORM_STALE_S: u64 = 60;
+
+#[repr(C)]
+struct StormSlot {
+    key: AtomicU64,
+    last_full_s: AtomicU64,
+    repeats: AtomicU64,
+}
+
+/// What storm control allows for one more explanation of a cause.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Storm {
+    /// Write the full explanation; `repeats` responses had this cause since the previous one.
+    Full { repeats: u64 },
+    /// The `n`th repeat since the last full line; write a short line only when `log`.
+    Repeat { n: u64, log: bool },
+}
+
 /// What the auditor publishes for one directory.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DirRecord {
@@ -131,7 +156,112 @@ fn truncate_to(s: &str, max: usize) -> &str {
 impl SharedState {
     /// Bytes needed for `count` directories.
     pub fn size_for(count: usize) -> usize {
+        Self::storm_offset(count) + STORM_SLOTS * std::mem::size_of::<StormSlot>()
+    }
+
+    fn explained_offset(count: usize) -> usize {
         std::mem::size_of::<Header>() + count * std::mem::size_of::<Slot>()
+    }
+
+    fn storm_offset(count: usize) -> usize {
+        Self::explained_offset(count) + STATUSES * CAUSES * 8
+    }
+
+    fn explained_counter(&self, status: usize, cause: usize) -> &AtomicU64 {
+        assert!(status < STATUSES && cause < CAUSES);
+        // SAFETY: within the region sized by size_for; init zeroed it (valid atomics).
+        unsafe {
+            &*(self
+                .base
+                .add(Self::explained_offset(self.count) + (status * CAUSES + cause) * 8)
+                as *const AtomicU64)
+        }
+    }
+
+    fn storm_slot(&self, i: usize) -> &StormSlot {
+        assert!(i < STORM_SLOTS);
+        // SAFETY: as above.
+        unsafe {
+            &*(self
+                .base
+                .add(Self::storm_offset(self.count) + i * std::mem::size_of::<StormSlot>())
+                as *const StormSlot)
+        }
+    }
+
+    /// Counts one explained response (any child may call this concurrently).
+    pub fn count_explained(&self, status: i32, cause: usize) {
+        if (100..600).contains(&status) && cause < CAUSES {
+            self.explained_counter(status as usize - 100, cause)
+                .fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// (status, cause label index, count) for every non-zero counter.
+    pub fn explained(&self) -> Vec<(u16, usize, u64)> {
+        let mut out = Vec::new();
+        for status in 0..STATUSES {
+            for cause in 0..CAUSES {
+                let n = self
+                    .explained_counter(status, cause)
+                    .load(Ordering::Relaxed);
+                if n > 0 {
+                    out.push(((status + 100) as u16, cause, n));
+                }
+            }
+        }
+        out
+    }
+
+    /// Storm control: at most one full explanation per cause per second across all processes;
+    /// repeats are counted, and a short line is allowed at the 1st, 10th, 100th, … repeat.
+    pub fn storm(&self, key: u64, now_s: u64) -> Storm {
+        let key = key.max(1);
+        let mut chosen = None;
+        for probe in 0..STORM_PROBES {
+            let i = (key as usize).wrapping_add(probe) % STORM_SLOTS;
+            let slot = self.storm_slot(i);
+            let current = slot.key.load(Ordering::Acquire);
+            if current == key {
+                chosen = Some(slot);
+                break;
+            }
+            let stale = slot
+                .last_full_s
+                .load(Ordering::Relaxed)
+                .saturating_add(STORM_STALE_S)
+                < now_s;
+            if (current == 0 || stale)
+                && slot
+                    .key
+                    .compare_exchange(current, key, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
+            {
+                slot.last_full_s.store(0, Ordering::Relaxed);
+                slot.repeats.store(0, Ordering::Relaxed);
+                chosen = Some(slot);
+                break;
+            }
+        }
+        // Table full of live causes: share a slot (limits then apply to both causes together).
+        let slot = chosen.unwrap_or_else(|| self.storm_slot(key as usize % STORM_SLOTS));
+        let last = slot.last_full_s.load(Ordering::Acquire);
+        if last != now_s
+            && slot
+                .last_full_s
+                .compare_exchange(last, now_s, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+        {
+            return Storm::Full {
+                repeats: slot.repeats.swap(0, Ordering::AcqRel),
+            };
+        }
+        let n = slot.repeats.fetch_add(1, Ordering::AcqRel) + 1;
+        let mut power = 1;
+        while power < n {
+            power *= 10;
+        }
+        Storm::Repeat { n, log: power == n }
     }
 
     /// Lays out a fresh region: every directory Unknown, counters zero.
@@ -253,6 +383,27 @@ impl SharedState {
         }
     }
 
+    /// A consistent copy of one directory's record (for a request that needs its fault text).
+    pub fn record(&self, i: usize) -> Option<DirRecord> {
+        if i >= self.count {
+            return None;
+        }
+        let h = self.header();
+        for _ in 0..1000 {
+            let before = h.seq.load(Ordering::Acquire);
+            if before % 2 == 1 {
+                std::hint::spin_loop();
+                continue;
+            }
+            let record = self.read_slot(i);
+            fence(Ordering::Acquire);
+            if h.seq.load(Ordering::Relaxed) == before {
+                return Some(record);
+            }
+        }
+        None
+    }
+
     /// A consistent copy of everything, or None if the writer kept it busy for every attempt
     /// (a reader never waits on the writer).
     pub fn snapshot(&self) -> Option<(Totals, Vec<DirRecord>)> {
@@ -330,6 +481,8 @@ mod tests {
             last_audit_duration_us: 11,
         };
         s.publish(&[(1, failing("is missing"))], &totals);
+        assert_eq!(s.record(1), Some(failing("is missing")));
+        assert_eq!(s.record(2), None);
         let (t, records) = s.snapshot().unwrap();
         assert_eq!(t, totals);
         assert_eq!(records[1], failing("is missing"));
@@ -348,6 +501,43 @@ mod tests {
         assert_eq!(records[0].what.len(), TEXT_BYTES);
         assert!(records[0].what.chars().all(|c| c == 'é'));
         assert_eq!(records[0].fix, "");
+    }
+
+    #[test]
+    fn storm_control_allows_one_full_line_per_cause_per_second() {
+        let mut mem = region(1);
+        // SAFETY: as above.
+        let s = unsafe { SharedState::init(mem.as_mut_ptr().cast(), 1, 5) };
+        assert_eq!(s.storm(42, 100), Storm::Full { repeats: 0 });
+        let mut logged = 0;
+        for n in 1..=3000 {
+            match s.storm(42, 100) {
+                Storm::Repeat { n: got, log } => {
+                    assert_eq!(got, n);
+                    logged += usize::from(log);
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(logged, 4, "short lines at repeats 1, 10, 100 and 1000");
+        // Another cause is not limited by the first.
+        assert_eq!(s.storm(43, 100), Storm::Full { repeats: 0 });
+        // The next second: a full line again, carrying the count.
+        assert_eq!(s.storm(42, 101), Storm::Full { repeats: 3000 });
+    }
+
+    #[test]
+    fn explained_responses_are_counted_exactly() {
+        let mut mem = region(1);
+        // SAFETY: as above.
+        let s = unsafe { SharedState::init(mem.as_mut_ptr().cast(), 1, 5) };
+        for _ in 0..7 {
+            s.count_explained(500, 0);
+        }
+        s.count_explained(503, 12);
+        s.count_explained(99, 0);
+        s.count_explained(500, 99);
+        assert_eq!(s.explained(), vec![(500, 0, 7), (503, 12, 1)]);
     }
 
     #[test]

@@ -71,6 +71,9 @@ pub struct RequiredDir {
     /// The configuration section it was declared in (`server`, `<VirtualHost *:80>`,
     /// `<Directory /var/www>`), for status pages and metric labels.
     pub scope: String,
+    /// This requirement's index in the shared state, set once when the generation's monitor is
+    /// built; a request reads its health with one atomic load at that index.
+    pub slot: std::sync::OnceLock<usize>,
 }
 
 impl RequiredDir {
@@ -87,6 +90,7 @@ impl RequiredDir {
             min_inodes: None,
             origin,
             scope: "server".to_owned(),
+            slot: std::sync::OnceLock::new(),
         }
     }
 }

@@ -37,7 +37,14 @@ pub struct Snapshot<'a> {
     pub dirs: &'a [Arc<RequiredDir>],
     pub records: &'a [DirRecord],
     pub totals: &'a Totals,
+    /// (final status, cause label index, count) of explained responses.
+    pub explained: &'a [(u16, usize, u64)],
     pub now_unix_s: u64,
+}
+
+/// The metric label of a cause index: a fault kind, or "none".
+pub fn cause_label(index: usize) -> &'static str {
+    kind_names(1 << index).first().copied().unwrap_or("none")
 }
 
 fn path_text(dir: &RequiredDir) -> String {
@@ -114,11 +121,19 @@ pub fn render_json(s: &Snapshot<'_>) -> String {
     }
     let _ = write!(
         o,
-        ",\"totals\":{{\"directories\":{},\"healthy\":{},\"failing\":{},\"unknown\":{}}},\"directories\":[",
+        ",\"totals\":{{\"directories\":{},\"healthy\":{},\"failing\":{},\"unknown\":{}}},\"explained\":[{}],\"directories\":[",
         s.dirs.len(),
         s.count(Health::Healthy),
         s.count(Health::Failing),
-        s.count(Health::Unknown)
+        s.count(Health::Unknown),
+        s.explained
+            .iter()
+            .map(|(status, cause, count)| format!(
+                "{{\"status\":{status},\"cause\":{},\"count\":{count}}}",
+                json_string(cause_label(*cause))
+            ))
+            .collect::<Vec<_>>()
+            .join(",")
     );
     for (n, i) in s.order().into_iter().enumerate() {
         let (d, r) = (&s.dirs[i], &s.records[i]);
@@ -306,6 +321,19 @@ pub fn render_prometheus(s: &Snapshot<'_>) -> String {
     }
     family(
         &mut o,
+        "dirguard_explained_responses_total",
+        "counter",
+        "Responses explained in the error log, by final status and cause (a fault kind, or none).",
+    );
+    for (status, cause, count) in s.explained {
+        let _ = writeln!(
+            o,
+            "dirguard_explained_responses_total{{cause=\"{}\",status=\"{status}\"}} {count}",
+            cause_label(*cause)
+        );
+    }
+    family(
+        &mut o,
         "dirguard_audits_total",
         "counter",
         "Audits of the required directories since the server (re)started.",
@@ -412,7 +440,19 @@ pub fn render_html(s: &Snapshot<'_>) -> String {
             html_escape(&r.fix)
         );
     }
-    o.push_str("</table>\n<p>Also as <a href=\"?format=json\">JSON</a> and <a href=\"?format=prometheus\">Prometheus metrics</a>.</p>\n</body></html>\n");
+    o.push_str("</table>\n");
+    if !s.explained.is_empty() {
+        o.push_str("<h2>Explained responses</h2>\n<table>\n<tr><th>status</th><th>cause</th><th>responses</th></tr>\n");
+        for (status, cause, count) in s.explained {
+            let _ = writeln!(
+                o,
+                "<tr><td>{status}</td><td>{}</td><td>{count}</td></tr>",
+                cause_label(*cause)
+            );
+        }
+        o.push_str("</table>\n");
+    }
+    o.push_str("<p>Also as <a href=\"?format=json\">JSON</a> and <a href=\"?format=prometheus\">Prometheus metrics</a>.</p>\n</body></html>\n");
     o
 }
 
@@ -488,6 +528,7 @@ mod tests {
             dirs: &dirs,
             records: &records,
             totals: &totals,
+            explained: &[(500, 0, 3)],
             now_unix_s: 40,
         };
         let j = render_json(&s);
@@ -509,6 +550,7 @@ mod tests {
             dirs: &dirs,
             records: &records,
             totals: &totals,
+            explained: &[(500, 0, 3)],
             now_unix_s: 40,
         };
         let p = render_prometheus(&s);
@@ -520,6 +562,10 @@ mod tests {
         );
         assert!(p.contains("dirguard_directory_healthy{path=\"/srv/ok\",scope=\"server\"} 1\n"));
         assert!(p.contains("# TYPE dirguard_audits_total counter\ndirguard_audits_total 3\n"));
+        assert!(
+            p.contains("dirguard_explained_responses_total{cause=\"missing\",status=\"500\"} 3\n"),
+            "{p}"
+        );
         assert!(
             p.contains("dirguard_directory_min_free_bytes{path=\"/srv/a\\\"b\\\\c\\nd<e>\"} 100\n")
         );
@@ -533,6 +579,7 @@ mod tests {
             dirs: &dirs,
             records: &records,
             totals: &totals,
+            explained: &[(500, 0, 3)],
             now_unix_s: 40,
         };
         let h = render_html(&s);

@@ -3,6 +3,7 @@
 
 use super::ffi_util::{cstr_bytes, pool_error};
 use super::pool;
+use crate::core::explain::{parse_retry_after, ExplainSet, OnFailure};
 use crate::core::monitor::Monitor;
 use crate::core::spec::{self, Base, Origin, RequiredDir};
 use crate::ffi;
@@ -60,11 +61,26 @@ impl ServerConfig {
     }
 }
 
-/// Per directory/location section: the requirements in scope there.
+/// Per directory/location section: the requirements in scope there and what a request does
+/// about them.
 #[derive(Default, Clone)]
 pub struct DirConfig {
     pub required: Vec<Arc<RequiredDir>>,
+    pub on_failure: Option<OnFailure>,
+    pub retry_after: Option<u32>,
+    pub explain: Option<ExplainSet>,
 }
+
+impl DirConfig {
+    fn is_empty(&self) -> bool {
+        self.required.is_empty()
+            && self.on_failure.is_none()
+            && self.retry_after.is_none()
+            && self.explain.is_none()
+    }
+}
+
+pub const DEFAULT_RETRY_AFTER_S: u32 = 30;
 
 pub unsafe extern "C" fn create_server_config(
     p: *mut ffi::apr_pool_t,
@@ -145,21 +161,149 @@ pub unsafe extern "C" fn merge_dir_config(
         add,
         || {
             // SAFETY: both were made by create_dir_config/merge_dir_config in live pools.
-            let (base, add) = unsafe {
+            let (base_conf, add_conf) = unsafe {
                 (
                     base.cast::<DirConfig>().as_ref(),
                     add.cast::<DirConfig>().as_ref(),
                 )
             };
-            // A new value: parents are shared between requests and never mutated.
-            let mut required = base.map(|b| b.required.clone()).unwrap_or_default();
-            required.extend(
-                add.map(|a| a.required.iter().cloned())
-                    .into_iter()
-                    .flatten(),
-            );
+            let (Some(b), Some(a)) = (base_conf, add_conf) else {
+                return if add_conf.is_some() { add } else { base };
+            };
+            // This runs for every request and every matching section. Configuration is
+            // immutable once Apache runs, so when one side adds nothing the other side is the
+            // result, shared as it is: no allocation on the common path.
+            if a.is_empty() {
+                return base;
+            }
+            if b.is_empty() {
+                return add;
+            }
+            let mut required = b.required.clone();
+            required.extend(a.required.iter().cloned());
+            let merged = DirConfig {
+                required,
+                on_failure: a.on_failure.or(b.on_failure),
+                retry_after: a.retry_after.or(b.retry_after),
+                explain: a.explain.or(b.explain),
+            };
             // SAFETY: Apache passes a live pool.
-            unsafe { pool::alloc(p, DirConfig { required }) }.cast()
+            unsafe { pool::alloc(p, merged) }.cast()
+        },
+    )
+}
+
+/// This module's per-directory configuration in a per-dir config vector.
+///
+/// # Safety
+/// `v` must be null or a live `ap_conf_vector_t` built by Apache for this generation.
+pub unsafe fn dir_config<'a>(v: *const ffi::ap_conf_vector_t) -> Option<&'a DirConfig> {
+    if v.is_null() {
+        return None;
+    }
+    // SAFETY: a per-dir vector holds one pointer per module, indexed by module_index (what
+    // ap_get_module_config does).
+    unsafe {
+        (*v.cast::<*mut c_void>().add(super::module::index() as usize))
+            .cast::<DirConfig>()
+            .as_ref()
+    }
+}
+
+/// A per-directory directive's target: the section's DirConfig (mutable while configuring).
+unsafe fn dir_config_mut<'a>(mconfig: *mut c_void) -> Option<&'a mut DirConfig> {
+    // SAFETY: mconfig is this module's DirConfig for the section being read; single-threaded.
+    unsafe { mconfig.cast::<DirConfig>().as_mut() }
+}
+
+fn string_arg(arg: *const c_char) -> String {
+    // SAFETY: arg is a NUL-terminated argument string from Apache.
+    String::from_utf8_lossy(unsafe { cstr_bytes(arg) }.unwrap_or_default()).into_owned()
+}
+
+/// `DirGuardOnFailure continue|503`
+pub unsafe extern "C" fn cmd_on_failure(
+    cmd: *mut ffi::cmd_parms,
+    mconfig: *mut c_void,
+    arg: *const c_char,
+) -> *const c_char {
+    super::guard::guard(
+        "DirGuardOnFailure",
+        "the directive is refused",
+        super::log::Sink::Startup,
+        c"DirGuardOnFailure: internal error".as_ptr(),
+        || {
+            match OnFailure::parse(&string_arg(arg)) {
+                // SAFETY: the pool is live while the directive is processed.
+                Err(e) => unsafe { pool_error((*cmd).pool, &e) },
+                Ok(v) => {
+                    // SAFETY: see dir_config_mut.
+                    if let Some(dc) = unsafe { dir_config_mut(mconfig) } {
+                        dc.on_failure = Some(v);
+                    }
+                    std::ptr::null()
+                }
+            }
+        },
+    )
+}
+
+/// `DirGuardRetryAfter SECONDS`
+pub unsafe extern "C" fn cmd_retry_after(
+    cmd: *mut ffi::cmd_parms,
+    mconfig: *mut c_void,
+    arg: *const c_char,
+) -> *const c_char {
+    super::guard::guard(
+        "DirGuardRetryAfter",
+        "the directive is refused",
+        super::log::Sink::Startup,
+        c"DirGuardRetryAfter: internal error".as_ptr(),
+        || {
+            match parse_retry_after(&string_arg(arg)) {
+                // SAFETY: the pool is live while the directive is processed.
+                Err(e) => unsafe { pool_error((*cmd).pool, &e) },
+                Ok(v) => {
+                    // SAFETY: see dir_config_mut.
+                    if let Some(dc) = unsafe { dir_config_mut(mconfig) } {
+                        dc.retry_after = Some(v);
+                    }
+                    std::ptr::null()
+                }
+            }
+        },
+    )
+}
+
+/// `DirGuardExplain off|5xx|4xx|STATUS…`
+pub unsafe extern "C" fn cmd_explain(
+    cmd: *mut ffi::cmd_parms,
+    mconfig: *mut c_void,
+    argc: c_int,
+    argv: *const *mut c_char,
+) -> *const c_char {
+    super::guard::guard(
+        "DirGuardExplain",
+        "the directive is refused",
+        super::log::Sink::Startup,
+        c"DirGuardExplain: internal error".as_ptr(),
+        || {
+            // SAFETY: Apache passes argc NUL-terminated strings in argv.
+            let args: Vec<String> = (0..argc.max(0) as usize)
+                .map(|i| string_arg(unsafe { *argv.add(i) }))
+                .collect();
+            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+            match ExplainSet::parse(&refs) {
+                // SAFETY: the pool is live while the directive is processed.
+                Err(e) => unsafe { pool_error((*cmd).pool, &e) },
+                Ok(v) => {
+                    // SAFETY: see dir_config_mut.
+                    if let Some(dc) = unsafe { dir_config_mut(mconfig) } {
+                        dc.explain = Some(v);
+                    }
+                    std::ptr::null()
+                }
+            }
         },
     )
 }

@@ -8,6 +8,7 @@ mod log;
 mod module;
 mod monitor;
 mod pool;
+mod request;
 mod startup;
 mod status;
 mod test_panic;

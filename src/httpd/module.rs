@@ -10,7 +10,7 @@ use std::ptr;
 
 /// The directive table, terminated by an all-null entry. Apache only reads it.
 #[repr(transparent)]
-struct CommandTable([ffi::command_rec; 5]);
+struct CommandTable([ffi::command_rec; 8]);
 
 // SAFETY: the table is immutable; its raw pointers refer to 'static C string literals and
 // functions, so sharing it between threads is sound.
@@ -55,6 +55,36 @@ static COMMANDS: CommandTable = CommandTable([
         errmsg: c"SECONDS: how often the required directories are re-audited while serving (default 5, 0 = off)".as_ptr(),
     },
     ffi::command_rec {
+        name: c"DirGuardOnFailure".as_ptr(),
+        func: ffi::cmd_func {
+            take1: Some(config::cmd_on_failure),
+        },
+        cmd_data: ptr::null_mut(),
+        req_override: ANY_SCOPE,
+        args_how: ffi::TAKE1,
+        errmsg: c"continue|503: answer 503 before the handler when a required directory in scope is failing (default continue)".as_ptr(),
+    },
+    ffi::command_rec {
+        name: c"DirGuardRetryAfter".as_ptr(),
+        func: ffi::cmd_func {
+            take1: Some(config::cmd_retry_after),
+        },
+        cmd_data: ptr::null_mut(),
+        req_override: ANY_SCOPE,
+        args_how: ffi::TAKE1,
+        errmsg: c"SECONDS: the Retry-After of DirGuardOnFailure 503 answers (default 30)".as_ptr(),
+    },
+    ffi::command_rec {
+        name: c"DirGuardExplain".as_ptr(),
+        func: ffi::cmd_func {
+            take_argv: Some(config::cmd_explain),
+        },
+        cmd_data: ptr::null_mut(),
+        req_override: ANY_SCOPE,
+        args_how: ffi::TAKE_ARGV,
+        errmsg: c"off|5xx|4xx|STATUS...: which final statuses get an explanation in the error log (default 5xx)".as_ptr(),
+    },
+    ffi::command_rec {
         name: ptr::null(),
         func: ffi::cmd_func { no_args: None },
         cmd_data: ptr::null_mut(),
@@ -63,6 +93,16 @@ static COMMANDS: CommandTable = CommandTable([
         errmsg: ptr::null(),
     },
 ]);
+
+/// A NULL-terminated list of module names for hook ordering. APR keeps the pointer and sorts
+/// the hooks later, so the list must live as long as the module: a static.
+#[repr(transparent)]
+struct ModuleNames([*const std::os::raw::c_char; 2]);
+
+// SAFETY: immutable pointers to 'static C string literals.
+unsafe impl Sync for ModuleNames {}
+
+static BEFORE_LOG_CONFIG: ModuleNames = ModuleNames([c"mod_log_config.c".as_ptr(), ptr::null()]);
 
 /// The record LoadModule finds by name. Apache writes into it (module_index, next, handle),
 /// hence `static mut`; this crate only ever reads `module_index`, through a raw pointer.
@@ -151,6 +191,19 @@ unsafe extern "C" fn register_hooks(_p: *mut ffi::apr_pool_t) {
                     ptr::null(),
                     ptr::null(),
                     ffi::APR_HOOK_MIDDLE as c_int,
+                );
+                ffi::ap_hook_fixups(
+                    Some(super::request::fixups),
+                    ptr::null(),
+                    ptr::null(),
+                    ffi::APR_HOOK_MIDDLE as c_int,
+                );
+                // Before mod_log_config, so access logs can show the dirguard-cause note.
+                ffi::ap_hook_log_transaction(
+                    Some(super::request::log_transaction),
+                    ptr::null(),
+                    BEFORE_LOG_CONFIG.0.as_ptr(),
+                    ffi::APR_HOOK_FIRST as c_int,
                 );
                 ffi::ap_hook_post_config(
                     Some(post_config),

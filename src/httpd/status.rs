@@ -48,7 +48,9 @@ pub unsafe extern "C" fn handler(r: *mut ffi::request_rec) -> c_int {
                 );
                 return ffi::HTTP_SERVICE_UNAVAILABLE as c_int;
             };
+            let explained = monitor.shared().explained();
             let snap = Snapshot {
+                explained: &explained,
                 dirs: monitor.dirs(),
                 records: &records,
                 totals: &totals,

@@ -1,0 +1,455 @@
+//! Request-time diagnosis: which final statuses to explain, the probable filesystem cause of a
+//! failed response (failing in-scope required directories first, then the path of the requested
+//! file), and how the explanation reads.
+
+use super::evaluator::{file_kind, Evaluator};
+use super::fault::{grant_command, Fault};
+use super::identity::Identity;
+use super::messages::{self, Tag};
+use super::permission::{self, Ownership, R, X};
+use super::spec::{Access, Origin, RequiredDir};
+use super::text::quote_path;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+/// Final statuses to explain, as a bit set over 0..640.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExplainSet {
+    bits: [u64; 10],
+}
+
+impl Default for ExplainSet {
+    /// `DirGuardExplain 5xx`
+    fn default() -> ExplainSet {
+        let mut set = ExplainSet::off();
+        set.add_range(500, 599);
+        set
+    }
+}
+
+impl ExplainSet {
+    pub fn off() -> ExplainSet {
+        ExplainSet { bits: [0; 10] }
+    }
+
+    fn add_range(&mut self, from: u16, to: u16) {
+        for s in from..=to {
+            self.bits[s as usize / 64] |= 1 << (s % 64);
+        }
+    }
+
+    pub fn contains(&self, status: i32) -> bool {
+        (0..640).contains(&status) && self.bits[status as usize / 64] & (1 << (status % 64)) != 0
+    }
+
+    /// `off`, or any of `4xx`, `5xx` and single statuses from 400 to 599.
+    pub fn parse(args: &[&str]) -> Result<ExplainSet, String> {
+        let usage =
+            "accepted: off, or any of 4xx, 5xx and statuses from 400 to 599 (e.g. 5xx 403 404)";
+        if args.is_empty() {
+            return Err(format!("DirGuardExplain needs an argument; {usage}"));
+        }
+        if args.len() == 1 && args[0].eq_ignore_ascii_case("off") {
+            return Ok(ExplainSet::off());
+        }
+        let mut set = ExplainSet::off();
+        for a in args {
+            match a.to_ascii_lowercase().as_str() {
+                "4xx" => set.add_range(400, 499),
+                "5xx" => set.add_range(500, 599),
+                "off" => {
+                    return Err(format!(
+                        "DirGuardExplain: 'off' cannot be combined with statuses; {usage}"
+                    ))
+                }
+                other => {
+                    let status: u16 = other
+                        .parse()
+                        .ok()
+                        .filter(|s| (400..=599).contains(s) && other.len() == 3)
+                        .ok_or_else(|| {
+                            format!("DirGuardExplain: '{a}' is not a status; {usage}")
+                        })?;
+                    set.add_range(status, status);
+                }
+            }
+        }
+        Ok(set)
+    }
+}
+
+/// `DirGuardOnFailure`
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnFailure {
+    Continue,
+    Unavailable,
+}
+
+impl OnFailure {
+    pub fn parse(arg: &str) -> Result<OnFailure, String> {
+        match arg.to_ascii_lowercase().as_str() {
+            "continue" => Ok(OnFailure::Continue),
+            "503" => Ok(OnFailure::Unavailable),
+            _ => Err(format!(
+                "DirGuardOnFailure: '{arg}' is not one of continue, 503"
+            )),
+        }
+    }
+}
+
+/// `DirGuardRetryAfter SECONDS` (1 to 86400).
+pub fn parse_retry_after(arg: &str) -> Result<u32, String> {
+    arg.parse::<u32>()
+        .ok()
+        .filter(|s| (1..=86_400).contains(s) && arg.bytes().all(|b| b.is_ascii_digit()))
+        .ok_or_else(|| {
+            format!("DirGuardRetryAfter: '{arg}' is not a number of seconds from 1 to 86400")
+        })
+}
+
+/// The probable cause of a failed response.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Cause {
+    /// An in-scope required directory has a fault (`dir` indexes the in-scope list).
+    Required { dir: usize, fault: Fault },
+    /// A component of the requested file's path does not exist.
+    MissingComponent { component: PathBuf, file: PathBuf },
+    /// The server user cannot enter a directory on the way to the requested file.
+    BlockedComponent { fault: Fault, file: PathBuf },
+    /// The server user cannot read the requested file (or list the requested directory).
+    Unreadable {
+        file: PathBuf,
+        own: Ownership,
+        has_acl: bool,
+        named: Option<u8>,
+        verdict: permission::Verdict,
+        wanted: u8,
+        kind: &'static str,
+    },
+    /// Nothing on the filesystem explains it.
+    Nothing,
+}
+
+/// Index of the "none" cause among the metric cause labels (after the 12 fault kinds).
+pub const CAUSE_NONE: usize = 12;
+pub const CAUSE_LABELS: usize = 13;
+
+impl Cause {
+    /// The cause's label in metrics: a fault kind (see `Fault::kind`) or "none".
+    pub fn label_index(&self) -> usize {
+        let kind_index = |f: &Fault| (f.tag().0 - messages::FAULT_MISSING.0) as usize;
+        match self {
+            Cause::Required { fault, .. } | Cause::BlockedComponent { fault, .. } => {
+                kind_index(fault)
+            }
+            Cause::MissingComponent { .. } => 0,
+            Cause::Unreadable { .. } => 4,
+            Cause::Nothing => CAUSE_NONE,
+        }
+    }
+
+    /// Identifies the cause for storm control: its kind and the path it is about.
+    pub fn key(&self, in_scope: &[&RequiredDir]) -> u64 {
+        let path: &Path = match self {
+            Cause::Required { dir, .. } => in_scope
+                .get(*dir)
+                .map(|d| d.path.as_path())
+                .unwrap_or(Path::new("")),
+            Cause::MissingComponent { component, .. } => component,
+            Cause::BlockedComponent {
+                fault: Fault::AncestorBlocked { ancestor, .. },
+                ..
+            } => ancestor,
+            Cause::BlockedComponent { file, .. } | Cause::Unreadable { file, .. } => file,
+            Cause::Nothing => Path::new(""),
+        };
+        // FNV-1a over the kind and the path bytes; 0 is reserved for "free slot".
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in [self.label_index() as u8]
+            .iter()
+            .chain(path.as_os_str().as_bytes())
+        {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        h.max(1)
+    }
+
+    pub fn tag(&self) -> Tag {
+        match self {
+            Cause::Nothing => messages::EXPLAIN_NO_CAUSE,
+            _ => messages::EXPLAIN_CAUSE,
+        }
+    }
+
+    /// A short form for `r->notes` (`dirguard-cause`, for access logs): kind and path.
+    pub fn note(&self, in_scope: &[&RequiredDir]) -> String {
+        let label = super::status::kind_names(1 << self.label_index())
+            .first()
+            .copied()
+            .unwrap_or("none");
+        match self {
+            Cause::Required { dir, .. } => format!(
+                "{label}:{}",
+                in_scope
+                    .get(*dir)
+                    .map(|d| d.path.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            ),
+            Cause::MissingComponent { component, .. } => {
+                format!("missing:{}", component.to_string_lossy())
+            }
+            Cause::BlockedComponent {
+                fault: Fault::AncestorBlocked { ancestor, .. },
+                ..
+            } => format!("ancestor-blocked:{}", ancestor.to_string_lossy()),
+            Cause::BlockedComponent { file, .. } => {
+                format!("ancestor-blocked:{}", file.to_string_lossy())
+            }
+            Cause::Unreadable { file, .. } => format!("access-denied:{}", file.to_string_lossy()),
+            Cause::Nothing => "none".to_owned(),
+        }
+    }
+
+    /// "probable cause: …; fix: …", or the plain statement that nothing was found.
+    pub fn render(&self, in_scope: &[&RequiredDir], id: &Identity) -> String {
+        let synthetic = |p: &Path| RequiredDir::new(p, Access::Read, Origin::default());
+        match self {
+            Cause::Required { dir, fault } => match in_scope.get(*dir) {
+                Some(d) => format!("probable cause: {}", fault.render(d, id)),
+                None => "probable cause: a failing required directory".to_owned(),
+            },
+            Cause::MissingComponent { component, file } if component == file => format!(
+                "probable cause: the requested file {} does not exist; fix: restore it, or correct the configuration that maps this URL to it",
+                quote_path(file.as_os_str())
+            ),
+            Cause::MissingComponent { component, file } => format!(
+                "probable cause: {} does not exist (on the way to the requested file {}); fix: install -d -m 0755 {}",
+                quote_path(component.as_os_str()),
+                quote_path(file.as_os_str()),
+                quote_path(component.as_os_str())
+            ),
+            Cause::BlockedComponent { fault, file } => {
+                let d = synthetic(file);
+                format!(
+                    "probable cause: the requested file {} {}; for {}; fix: {}",
+                    quote_path(file.as_os_str()),
+                    fault.what(&d),
+                    id.describe(),
+                    fault.fix(&d, id)
+                )
+            }
+            Cause::Unreadable { file, own, has_acl, named, verdict, wanted, kind } => format!(
+                "probable cause: the requested file {} ({kind}, owner {}, group {}, mode {:04o}{}) cannot be read by {}; fix: {}",
+                quote_path(file.as_os_str()),
+                super::identity::user_name_of(own.uid).unwrap_or_else(|| format!("#{}", own.uid)),
+                super::identity::group_name_of(own.gid).unwrap_or_else(|| format!("#{}", own.gid)),
+                own.mode,
+                if *has_acl { ", with an ACL" } else { "" },
+                id.describe(),
+                grant_command(file, id, verdict, *has_acl, *named, *wanted)
+            ),
+            Cause::Nothing => format!(
+                "no filesystem cause found (the required directories in scope pass their checks and the requested file's path is usable by {}); see the other lines with this log id",
+                id.describe()
+            ),
+        }
+    }
+}
+
+/// Finds the probable cause: a fresh check of the in-scope required directories, then the path
+/// of the requested file.
+pub fn diagnose(in_scope: &[&RequiredDir], filename: Option<&Path>, id: &Identity) -> Cause {
+    let mut evaluator = Evaluator::new(id);
+    for (i, dir) in in_scope.iter().enumerate() {
+        if let Some(fault) = evaluator.evaluate(dir).into_iter().next() {
+            return Cause::Required { dir: i, fault };
+        }
+    }
+    let Some(file) = filename.filter(|f| f.is_absolute()) else {
+        return Cause::Nothing;
+    };
+    if let Some(fault) = evaluator.blocked_ancestor(file, false) {
+        return Cause::BlockedComponent {
+            fault,
+            file: file.to_path_buf(),
+        };
+    }
+    let md = match std::fs::metadata(file) {
+        Ok(md) => md,
+        Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ENOTDIR)) => {
+            return Cause::MissingComponent {
+                component: evaluator.first_missing(file),
+                file: file.to_path_buf(),
+            }
+        }
+        Err(_) => return Cause::Nothing,
+    };
+    let wanted = if md.is_dir() { R | X } else { R };
+    let own = Ownership {
+        uid: md.uid(),
+        gid: md.gid(),
+        mode: md.mode() & 0o7777,
+    };
+    let acl = evaluator.acl(file, &md);
+    let verdict = permission::check(id, &own, acl.as_ref(), wanted);
+    if !verdict.allowed {
+        return Cause::Unreadable {
+            file: file.to_path_buf(),
+            own,
+            has_acl: acl.is_some(),
+            named: acl.as_ref().and_then(|a| a.named_user(id.uid)),
+            verdict,
+            wanted,
+            kind: file_kind(&md),
+        };
+    }
+    Cause::Nothing
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn www() -> Identity {
+        Identity {
+            uid: 33,
+            gid: 33,
+            groups: vec![33],
+            user: "www-data".into(),
+            group: "www-data".into(),
+        }
+    }
+
+    #[test]
+    fn explain_sets_parse_classes_and_single_statuses() {
+        let set = ExplainSet::parse(&["5xx", "403", "404"]).unwrap();
+        assert!(set.contains(500) && set.contains(599) && set.contains(403) && set.contains(404));
+        assert!(
+            !set.contains(200) && !set.contains(401) && !set.contains(-1) && !set.contains(1000)
+        );
+        assert!(ExplainSet::default().contains(503) && !ExplainSet::default().contains(404));
+        assert!(!ExplainSet::parse(&["off"]).unwrap().contains(500));
+        for bad in [&["6xx"][..], &["200"], &["off", "5xx"], &["40"], &[]] {
+            assert!(ExplainSet::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn on_failure_and_retry_after_parse_strictly() {
+        assert_eq!(OnFailure::parse("503").unwrap(), OnFailure::Unavailable);
+        assert_eq!(OnFailure::parse("Continue").unwrap(), OnFailure::Continue);
+        assert!(OnFailure::parse("502").is_err());
+        assert_eq!(parse_retry_after("30").unwrap(), 30);
+        assert!(parse_retry_after("0").is_err() && parse_retry_after("+5").is_err());
+    }
+
+    #[test]
+    fn a_failing_required_directory_comes_first() {
+        let base = std::env::temp_dir().join(format!("dirguard-explain-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        std::fs::create_dir_all(&base).unwrap();
+        let d = RequiredDir::new(
+            base.join("uploads"),
+            Access::ReadWrite,
+            Origin {
+                file: "e.conf".into(),
+                line: 4,
+            },
+        );
+        let id = Identity::current_process();
+        let cause = diagnose(&[&d], Some(&base.join("cgi/upload.cgi")), &id);
+        assert!(
+            matches!(
+                cause,
+                Cause::Required {
+                    dir: 0,
+                    fault: Fault::Missing { .. }
+                }
+            ),
+            "{cause:?}"
+        );
+        let text = cause.render(&[&d], &id);
+        assert!(
+            text.starts_with("probable cause: required directory")
+                && text.contains("declared at e.conf:4"),
+            "{text}"
+        );
+        assert_eq!(
+            cause.note(&[&d]),
+            format!("missing:{}", base.join("uploads").display())
+        );
+        // Without required directories, the file's path is walked.
+        let cause = diagnose(&[], Some(&base.join("cgi/upload.cgi")), &id);
+        assert_eq!(
+            cause,
+            Cause::MissingComponent {
+                component: base.join("cgi"),
+                file: base.join("cgi/upload.cgi")
+            }
+        );
+    }
+
+    #[test]
+    fn an_unreadable_file_is_named_with_owner_and_mode() {
+        let base =
+            std::env::temp_dir().join(format!("dirguard-explain-file-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        std::fs::create_dir_all(&base).unwrap();
+        std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let f = base.join("secret.php");
+        std::fs::write(&f, b"<?php").unwrap();
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let me = Identity::current_process();
+        if me.uid == 33 {
+            return;
+        }
+        // www-data is not the owner (the test runs as someone else).
+        let cause = diagnose(&[], Some(&f), &www());
+        let Cause::Unreadable { .. } = &cause else {
+            panic!("{cause:?}")
+        };
+        let text = cause.render(&[], &www());
+        assert!(
+            text.contains("cannot be read by User www-data")
+                && text.ends_with(&format!("fix: chmod o+r '{}'", f.display())),
+            "{text}"
+        );
+        assert_eq!(cause.label_index(), 4);
+    }
+
+    #[test]
+    fn nothing_found_is_said_plainly() {
+        let id = Identity::current_process();
+        let cause = diagnose(&[], Some(Path::new("/")), &id);
+        assert_eq!(cause, Cause::Nothing);
+        assert!(cause
+            .render(&[], &id)
+            .starts_with("no filesystem cause found"));
+        assert_eq!(cause.tag(), messages::EXPLAIN_NO_CAUSE);
+    }
+
+    #[test]
+    fn storm_keys_separate_causes_by_kind_and_path() {
+        let a = RequiredDir::new("/a", Access::Read, Origin::default());
+        let b = RequiredDir::new("/b", Access::Read, Origin::default());
+        let missing = Fault::Missing {
+            first_missing: "/a".into(),
+            errno: 2,
+        };
+        let ka = Cause::Required {
+            dir: 0,
+            fault: missing.clone(),
+        }
+        .key(&[&a, &b]);
+        let kb = Cause::Required {
+            dir: 1,
+            fault: missing,
+        }
+        .key(&[&a, &b]);
+        assert_ne!(ka, kb);
+        assert_ne!(ka, 0);
+    }
+}
