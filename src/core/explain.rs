@@ -232,8 +232,14 @@ impl Cause {
             ),
             Cause::BlockedComponent { fault, file } => {
                 let d = synthetic(file);
+                let subject = match fault {
+                    Fault::AncestorBlocked { ancestor, .. } if ancestor == file => {
+                        "the requested directory"
+                    }
+                    _ => "the requested file",
+                };
                 format!(
-                    "probable cause: the requested file {} {}; for {}; fix: {}",
+                    "probable cause: {subject} {} {}; for {}; fix: {}",
                     quote_path(file.as_os_str()),
                     fault.what(&d),
                     id.describe(),
@@ -270,6 +276,10 @@ pub fn diagnose(in_scope: &[&RequiredDir], filename: Option<&Path>, id: &Identit
     let Some(file) = filename.filter(|f| f.is_absolute()) else {
         return Cause::Nothing;
     };
+    // Apache's walk leaves r->filename at the directory it could not enter ("…/private/"):
+    // normalise it so that directory is named as such.
+    let file: PathBuf = file.components().collect();
+    let file = file.as_path();
     if let Some(fault) = evaluator.blocked_ancestor(file, false) {
         return Cause::BlockedComponent {
             fault,
@@ -286,13 +296,30 @@ pub fn diagnose(in_scope: &[&RequiredDir], filename: Option<&Path>, id: &Identit
         }
         Err(_) => return Cause::Nothing,
     };
-    let wanted = if md.is_dir() { R | X } else { R };
     let own = Ownership {
         uid: md.uid(),
         gid: md.gid(),
         mode: md.mode() & 0o7777,
     };
     let acl = evaluator.acl(file, &md);
+    if md.is_dir() {
+        // A directory must first be entered (x) to serve anything below it; listing (r) second.
+        let verdict = permission::check(id, &own, acl.as_ref(), X);
+        if !verdict.allowed {
+            let fault = Fault::AncestorBlocked {
+                ancestor: file.to_path_buf(),
+                own,
+                has_acl: acl.is_some(),
+                named: acl.as_ref().and_then(|a| a.named_user(id.uid)),
+                verdict,
+            };
+            return Cause::BlockedComponent {
+                fault,
+                file: file.to_path_buf(),
+            };
+        }
+    }
+    let wanted = if md.is_dir() { R | X } else { R };
     let verdict = permission::check(id, &own, acl.as_ref(), wanted);
     if !verdict.allowed {
         return Cause::Unreadable {

@@ -124,6 +124,29 @@ impl Apache {
         self.dir.join(rel)
     }
 
+    /// CGI under this MPM (mod_cgid for threaded MPMs, mod_cgi for prefork), mod_alias, and a
+    /// `cgi-bin/` holding `script` as `name`, mapped at /cgi-bin/.
+    pub fn cgi(&mut self, name: &str, script: &str) -> &mut Self {
+        let bin = self.dir.join("cgi-bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::write(bin.join(name), script).unwrap();
+        std::fs::set_permissions(bin.join(name), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let cgi = if mpm() == "prefork" {
+            "LoadModule cgi_module /usr/lib/apache2/modules/mod_cgi.so".to_owned()
+        } else {
+            format!(
+                "LoadModule cgid_module /usr/lib/apache2/modules/mod_cgid.so\nScriptSock {}/cgisock",
+                self.dir.display()
+            )
+        };
+        let text = format!(
+            "LoadModule alias_module /usr/lib/apache2/modules/mod_alias.so\n{cgi}\nScriptAlias /cgi-bin/ {}/\n",
+            bin.display()
+        );
+        self.config(&text)
+    }
+
     /// Configuration after the module is loaded (directives of the test).
     pub fn config(&mut self, text: &str) -> &mut Self {
         self.body.push_str(text);
