@@ -9,9 +9,10 @@ MODULE       := target/release/libmod_dirguard.so
 PANIC_MODULE := target/test-panic/release/libmod_dirguard.so
 # What building and testing need from Debian: httpd and its headers, libclang for bindgen, acl
 # for the ACL tests, curl for the demo, real parsers for the status formats (jsonschema,
-# prometheus_client) and promtool (package prometheus) for the alert rules.
+# prometheus_client), promtool (package prometheus) for the alert rules, strace for the
+# no-extra-syscall test.
 DEB_PACKAGES := apache2 apache2-dev libclang-dev acl curl python3 python3-jsonschema \
-                python3-prometheus-client prometheus
+                python3-prometheus-client prometheus strace
 
 .PHONY: all module panic-module deps test unit integration lint demo install clean bench
 
