@@ -31,7 +31,8 @@ echo 'hello from the demo site' > "$site/index.html"
 cat > "$cgi/upload.cgi" <<CGI
 #!/bin/sh
 # Like many upload handlers: store the file, and exit 1 without a word if that fails.
-cat > "$uploads/upload.\$\$" 2>/dev/null || exit 1
+exec 2>/dev/null
+cat > "$uploads/upload.\$\$" || exit 1
 printf 'Content-Type: text/plain\r\n\r\nstored\n'
 CGI
 chmod 0644 "$site/index.html"; chmod 0755 "$cgi/upload.cgi"

@@ -10,7 +10,7 @@ use std::time::Duration;
 /// The upload handler of the demo: writes into uploads, silently exits 1 when it cannot.
 fn upload_cgi(uploads: &std::path::Path) -> String {
     format!(
-        "#!/bin/sh\necho data > '{}'/upload.$$ 2>/dev/null || exit 1\nprintf 'Content-Type: text/plain\\r\\n\\r\\nstored\\n'\n",
+        "#!/bin/sh\nexec 2>/dev/null\necho data > '{}'/upload.$$ || exit 1\nprintf 'Content-Type: text/plain\\r\\n\\r\\nstored\\n'\n",
         uploads.display()
     )
 }

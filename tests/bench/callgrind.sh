@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Instructions per request under valgrind's callgrind, one `apache2 -X` with the module against the
+# same Apache without it. Per-request figure = (Ir of 6N requests - Ir of N requests) / 5N, so the
+# start-up and shutdown cancel out. Callgrind counts instructions, not time: the figures repeat to
+# a fraction of a percent on a busy machine, which wall-clock throughput does not.
+#
+# Usage: callgrind.sh MPM SCENARIO  (SCENARIO: static | static-503 | explained-500 | plain-500)
+# Prints: "<per-request Ir with module> <per-request Ir without>".
+set -euo pipefail
+top=$(cd "$(dirname "$0")/../.." && pwd)
+mpm=$1 scenario=$2
+module="${DIRGUARD_MODULE:-$top/target/release/libmod_dirguard.so}"
+apache2="${APACHE2:-/usr/sbin/apache2}"
+n=${DIRGUARD_BENCH_N:-200}
+work="$top/target/bench/callgrind-$mpm-$scenario"
+rm -rf "$work"; install -d -m 0777 "$work" "$work/out"; install -d -m 0755 "$work/htdocs" "$work/cgi-bin"
+echo "hello" > "$work/htdocs/index.html"; chmod 0644 "$work/htdocs/index.html"
+printf '#!/bin/sh\nexit 1\n' > "$work/cgi-bin/fail.cgi"; chmod 0755 "$work/cgi-bin/fail.cgi"
+for i in $(seq 1 10); do install -d -m 0777 "$work/htdocs/d$i"; done
+port=$((18700 + RANDOM % 200))
+user_lines=""; [ "$(id -u)" = 0 ] && user_lines=$'User www-data\nGroup www-data'
+url=/index.html
+case "$scenario" in explained-500|plain-500) url=/cgi-bin/fail.cgi ;; esac
+
+config() {  # $1: with|without
+  local cgi="LoadModule cgid_module /usr/lib/apache2/modules/mod_cgid.so
+ScriptSock $work/cgisock"
+  [ "$mpm" = prefork ] && cgi="LoadModule cgi_module /usr/lib/apache2/modules/mod_cgi.so"
+  cat <<CONF
+ServerRoot $work
+ServerName localhost
+Listen 127.0.0.1:$port
+PidFile $work/httpd.pid
+ErrorLog $work/error.log
+LogLevel crit
+LoadModule mpm_${mpm}_module /usr/lib/apache2/modules/mod_mpm_${mpm}.so
+LoadModule authz_core_module /usr/lib/apache2/modules/mod_authz_core.so
+LoadModule mime_module /usr/lib/apache2/modules/mod_mime.so
+LoadModule alias_module /usr/lib/apache2/modules/mod_alias.so
+$cgi
+TypesConfig /etc/mime.types
+DocumentRoot $work/htdocs
+ScriptAlias /cgi-bin/ $work/cgi-bin/
+$user_lines
+CONF
+  if [ "$1" = with ]; then
+    echo "LoadModule dirguard_module $module"
+    for i in $(seq 1 10); do echo "DirGuardRequire $work/htdocs/d$i access=rw"; done
+    echo "DirGuardInterval 0"
+    case "$scenario" in
+      static|explained-500) echo "DirGuardExplain 5xx" ;;
+      static-503) echo "DirGuardExplain 5xx"; echo "DirGuardOnFailure 503" ;;
+      plain-500) echo "DirGuardExplain off" ;;
+    esac
+  fi
+}
+
+run() {  # $1: with|without, $2: requests -> total Ir
+  local conf="$work/$1.conf" out="$work/out/$1-$2.cg"
+  config "$1" > "$conf"
+  valgrind --tool=callgrind --callgrind-out-file="$out" --trace-children=no \
+    "$apache2" -X -f "$conf" >/dev/null 2>&1 &
+  local vg=$!
+  for _ in $(seq 1 600); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+  for _ in $(seq 1 "$2"); do
+    exec 3<>"/dev/tcp/127.0.0.1/$port"
+    printf 'GET %s HTTP/1.0\r\nHost: localhost\r\n\r\n' "$url" >&3
+    cat <&3 >/dev/null
+    exec 3<&-
+  done
+  kill -TERM "$vg"; wait "$vg" 2>/dev/null || true
+  # The main process's file holds the totals ("summary:" or "totals:" line).
+  awk '/^(summary|totals):/ { print $2; exit }' "$out"
+}
+
+per_request() {  # $1: with|without
+  local small large
+  small=$(run "$1" "$n"); large=$(run "$1" $((6 * n)))
+  awk -v s="$small" -v l="$large" -v n="$n" 'BEGIN { printf "%.0f", (l - s) / (5 * n) }'
+}
+
+echo "$(per_request with) $(per_request without)"
