@@ -10,11 +10,11 @@ PANIC_MODULE := target/test-panic/release/libmod_dirguard.so
 # What building and testing need from Debian: httpd and its headers, libclang for bindgen, acl
 # for the ACL tests, curl for the demo, real parsers for the status formats (jsonschema,
 # prometheus_client), promtool (package prometheus) for the alert rules, strace for the
-# no-extra-syscall test.
+# no-extra-syscall test and the benchmark, valgrind and wrk for the benchmark.
 DEB_PACKAGES := apache2 apache2-dev libclang-dev acl curl python3 python3-jsonschema \
-                python3-prometheus-client prometheus strace
+                python3-prometheus-client prometheus strace valgrind wrk
 
-.PHONY: all module panic-module deps test unit integration lint demo install clean bench
+.PHONY: all module panic-module deps test unit integration lint demo install clean bench microbench
 
 all: module
 
@@ -73,3 +73,8 @@ clean:
 # Benchmarks: figures and ratios, never a pass/fail on speed (see docs/benchmarks.md).
 bench: deps module
 	bash tests/bench/run.sh
+	$(CARGO) bench --no-default-features --bench fast_path --target-dir target/microbench -- --noplot
+
+# The per-request fast path alone (Apache-free core), quick to run after a change.
+microbench:
+	$(CARGO) bench --no-default-features --bench fast_path --target-dir target/microbench -- --noplot

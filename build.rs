@@ -20,6 +20,9 @@ fn main() {
         println!("cargo:rerun-if-env-changed={var}");
     }
     println!("cargo:rerun-if-changed=include/wrapper.h");
+    if env::var_os("CARGO_FEATURE_HTTPD").is_none() {
+        return; // the Apache-free core alone (micro-benchmarks) needs no bindings
+    }
 
     let httpd_include = env::var("DIRGUARD_HTTPD_INCLUDE")
         .ok()

@@ -6,7 +6,7 @@
 //! Apache-free and unit-tested).
 
 pub mod core;
-#[cfg(not(test))]
+#[cfg(all(feature = "httpd", not(test)))]
 mod ffi;
-#[cfg(not(test))]
+#[cfg(all(feature = "httpd", not(test)))]
 mod httpd;

@@ -326,11 +326,18 @@ fn fs_syscalls(a: &mut Apache, requests: usize) -> std::collections::BTreeMap<St
         libc::kill(strace.id() as i32, libc::SIGINT);
     }
     strace.wait().unwrap();
+    // SIGINT: prefork in one-process mode does not stop on SIGTERM. Never wait forever.
     // SAFETY: as above.
     unsafe {
-        libc::kill(server.id() as i32, libc::SIGTERM);
+        libc::kill(server.id() as i32, libc::SIGINT);
     }
-    server.wait().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while server.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = server.kill();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
     const FS: &[&str] = &[
         "stat",
         "lstat",

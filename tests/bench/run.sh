@@ -50,7 +50,6 @@ CONF
 
 median() { sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 verdict() { awk -v m="$1" -v t="$2" 'BEGIN { print (m <= t) ? "met" : "MISSED" }'; }
-row() { printf '%-58s %9s ms %7s ms  %s\n' "$1" "$2" "$3" "$4  [$(verdict "$2" "$3")]"; }
 json_fig() { printf '"%s": {"median_ms": %s, "target_ms": %s, "met": %s, "runs_ms": [%s]}' "$1" "$2" "$3" \
   "$([ "$(verdict "$2" "$3")" = met ] && echo true || echo false)" "$(tr ' ' ',' <<<"$4")"; }
 
@@ -92,12 +91,50 @@ for format in html json prometheus; do
 done
 "$apache2" -f "$work/httpd.conf" -k stop; sleep 1
 
-printf '%-58s %12s %10s  %s\n' "figure (10,000 required directories)" "median" "target" "runs (ms)"
-row "startup check (module's own timing)" "$startup_median" 100 "${start_times[*]}"
-row "one live audit (module's own timing)" "$audit_median" 50 "${audit_times[*]}"
+
+# --- Per-request cost: instructions (callgrind), system calls, throughput, memory. ---
+cg() { bash "$top/tests/bench/callgrind.sh" "$@"; }
+read -r ev_with ev_without <<<"$(cg event static)"
+read -r pf_with pf_without <<<"$(cg prefork static)"
+read -r ev503_with _ <<<"$(cg event static-503)"
+read -r explained _ <<<"$(DIRGUARD_BENCH_N=50 cg event explained-500)"
+read -r unexplained _ <<<"$(DIRGUARD_BENCH_N=50 cg event plain-500)"
+read -r sc_with sc_without fs_with fs_without <<<"$(bash "$top/tests/bench/syscalls.sh" 200)"
+tp=$(bash "$top/tests/bench/throughput.sh" 5 5)
+read -r _ ab abp <<<"$(grep '^ab ' <<<"$tp")"
+read -r _ aa aap <<<"$(grep '^aa ' <<<"$tp")"
+runs_ab=$(grep '^runs-ab ' <<<"$tp" | cut -d' ' -f2-)
+runs_aa=$(grep '^runs-aa ' <<<"$tp" | cut -d' ' -f2-)
+read -r _ rss_with rss_without <<<"$(grep '^rss ' <<<"$tp")"
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.4f", a / b }'; }
+le() { awk -v v="$1" -v t="$2" 'BEGIN { print (v <= t) ? "met" : "MISSED" }'; }
+ev_ratio=$(ratio "$ev_with" "$ev_without"); pf_ratio=$(ratio "$pf_with" "$pf_without")
+ev503_ratio=$(ratio "$ev503_with" "$ev_without"); ex_ratio=$(ratio "$explained" "$unexplained")
+added=$(awk -v a="$sc_with" -v b="$sc_without" 'BEGIN { printf "%.2f", a - b }')
+fs_added=$(awk -v a="$fs_with" -v b="$fs_without" 'BEGIN { printf "%.2f", a - b }')
+
+line() { printf '%-60s %-34s %-10s %s\n' "$1" "$2" "$3" "$4"; }
+echo
+line "figure" "result" "target" "verdict"
+line "--- 10,000 required directories" "" "" ""
+line "startup check (module's own timing)" "${startup_median} ms (${start_times[*]})" "<= 100 ms" "$(le "$startup_median" 100)"
+line "one live audit (module's own timing)" "${audit_median} ms (${audit_times[*]})" "<= 50 ms" "$(le "$audit_median" 50)"
 for format in html json prometheus; do
-  row "status page, format=$format (response time)" "${page_median[$format]}" 100 "${page_runs[$format]}"
+  line "status page, format=$format" "${page_median[$format]} ms (${page_runs[$format]})" "<= 100 ms" "$(le "${page_median[$format]}" 100)"
 done
+line "--- per request (10 in-scope directories, DirGuardExplain 5xx)" "" "" ""
+line "instructions/static request, event: module / none" "$ev_with / $ev_without = $ev_ratio" "<= 1.01" "$(le "$ev_ratio" 1.01)"
+line "instructions/static request, prefork: module / none" "$pf_with / $pf_without = $pf_ratio" "<= 1.01" "$(le "$pf_ratio" 1.01)"
+line "same, event, with DirGuardOnFailure 503 (reads health)" "$ev503_with / $ev_without = $ev503_ratio" "report" "-"
+line "instructions per explained 500 / unexplained 500" "$explained / $unexplained = $ex_ratio" "report" "-"
+line "system calls per healthy request: module / none" "$sc_with / $sc_without (added $added)" "0 added" "$( [ "$added" = 0.00 ] && echo met || echo MISSED)"
+line "file-system system calls per healthy request" "$fs_with / $fs_without (added $fs_added)" "0 added" "$( [ "$fs_added" = 0.00 ] && echo met || echo MISSED)"
+line "static throughput, module / none (median of 5 A/B pairs)" "$ab (pairs: $runs_ab)" "report" "noise: A/A $aa (pairs: $runs_aa)"
+line "static p99 latency, module / none" "$abp" "report" "noise: A/A $aap"
+line "child RSS after the throughput run, module / none" "$rss_with / $rss_without KiB" "report" "-"
+echo "(instructions: callgrind over apache2 -X, (Ir of 6N - Ir of N) / 5N; DirGuardInterval 0 so the"
+echo " periodic audit, measured above, is not charged to requests. Throughput: wrk -t2 -c16, 5 s runs.)"
+
 install -d "$out"
 {
   echo "{"
@@ -105,7 +142,14 @@ install -d "$out"
   echo "  $(json_fig live_audit_10000_dirs "$audit_median" 50 "${audit_times[*]}"),"
   echo "  $(json_fig status_html_10000_dirs "${page_median[html]}" 100 "${page_runs[html]}"),"
   echo "  $(json_fig status_json_10000_dirs "${page_median[json]}" 100 "${page_runs[json]}"),"
-  echo "  $(json_fig status_prometheus_10000_dirs "${page_median[prometheus]}" 100 "${page_runs[prometheus]}")"
+  echo "  $(json_fig status_prometheus_10000_dirs "${page_median[prometheus]}" 100 "${page_runs[prometheus]}"),"
+  echo "  \"instructions_static_event\": {\"module\": $ev_with, \"none\": $ev_without, \"ratio\": $ev_ratio, \"target\": 1.01},"
+  echo "  \"instructions_static_prefork\": {\"module\": $pf_with, \"none\": $pf_without, \"ratio\": $pf_ratio, \"target\": 1.01},"
+  echo "  \"instructions_static_event_503_mode\": {\"module\": $ev503_with, \"none\": $ev_without, \"ratio\": $ev503_ratio},"
+  echo "  \"instructions_explained_vs_unexplained_500\": {\"explained\": $explained, \"unexplained\": $unexplained, \"ratio\": $ex_ratio},"
+  echo "  \"syscalls_per_healthy_request\": {\"module\": $sc_with, \"none\": $sc_without, \"filesystem_module\": $fs_with, \"filesystem_none\": $fs_without},"
+  echo "  \"throughput_ratio\": {\"module_over_none\": $ab, \"p99_ratio\": $abp, \"aa_noise\": $aa, \"aa_p99\": $aap, \"pairs\": [$(tr ' ' ',' <<<"$runs_ab")], \"aa_pairs\": [$(tr ' ' ',' <<<"$runs_aa")]},"
+  echo "  \"child_rss_kib\": {\"module\": $rss_with, \"none\": $rss_without}"
   echo "}"
 } > "$out/results.json"
 echo "written: $out/results.json"
