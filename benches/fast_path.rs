@@ -17,7 +17,11 @@ fn fast_path(c: &mut Criterion) {
     let shared = unsafe { SharedState::init(mem.as_mut_ptr().cast(), 10, 5) };
     let slots: Vec<usize> = (0..10).collect();
     c.bench_function("fixups: health of 10 in-scope directories", |b| {
-        b.iter(|| black_box(&slots).iter().any(|&i| shared.health(i) == Health::Failing))
+        b.iter(|| {
+            black_box(&slots)
+                .iter()
+                .any(|&i| shared.health(i) == Health::Failing)
+        })
     });
     let explain = ExplainSet::default();
     c.bench_function("log_transaction: status in the explain set", |b| {

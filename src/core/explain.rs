@@ -340,16 +340,6 @@ mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
 
-    fn www() -> Identity {
-        Identity {
-            uid: 33,
-            gid: 33,
-            groups: vec![33],
-            user: "www-data".into(),
-            group: "www-data".into(),
-        }
-    }
-
     #[test]
     fn explain_sets_parse_classes_and_single_statuses() {
         let set = ExplainSet::parse(&["5xx", "403", "404"]).unwrap();
@@ -434,11 +424,11 @@ mod tests {
             return;
         }
         // www-data is not the owner (the test runs as someone else).
-        let cause = diagnose(&[], Some(&f), &www());
+        let cause = diagnose(&[], Some(&f), &Identity::www_data());
         let Cause::Unreadable { .. } = &cause else {
             panic!("{cause:?}")
         };
-        let text = cause.render(&[], &www());
+        let text = cause.render(&[], &Identity::www_data());
         assert!(
             text.contains("cannot be read by User www-data")
                 && text.ends_with(&format!("fix: chmod o+r '{}'", f.display())),

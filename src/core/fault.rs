@@ -382,16 +382,6 @@ mod tests {
     use super::*;
     use crate::core::spec::{Origin, Principal};
 
-    fn www() -> Identity {
-        Identity {
-            uid: 33,
-            gid: 33,
-            groups: vec![33],
-            user: "www-data".into(),
-            group: "www-data".into(),
-        }
-    }
-
     fn dir(path: &str, access: Access) -> RequiredDir {
         let origin = Origin {
             file: "/etc/apache2/sites-enabled/wp.conf".into(),
@@ -408,7 +398,7 @@ mod tests {
             errno: libc::ENOENT,
         };
         assert_eq!(
-            f.render(&d, &www()),
+            f.render(&d, &Identity::www_data()),
             "required directory '/var/www/html/wp-content/uploads' is missing (No such file or directory); \
              for User www-data (uid 33), Group www-data (gid 33); declared at /etc/apache2/sites-enabled/wp.conf:12; \
              fix: install -d -m 0755 -o www-data -g www-data '/var/www/html/wp-content/uploads'"
@@ -419,13 +409,13 @@ mod tests {
     fn missing_read_only_directory_stays_root_owned_unless_that_denies_access() {
         let d = dir("/srv/static", Access::Read);
         assert_eq!(
-            install_command(&d, &www(), &d.path),
+            install_command(&d, &Identity::www_data(), &d.path),
             "install -d -m 0755 '/srv/static'"
         );
         let mut tight = dir("/srv/static", Access::Read);
         tight.mode = Some(0o750);
         assert_eq!(
-            install_command(&tight, &www(), &tight.path),
+            install_command(&tight, &Identity::www_data(), &tight.path),
             "install -d -m 0750 -g www-data '/srv/static'"
         );
     }
@@ -443,7 +433,7 @@ mod tests {
         });
         d.mode = Some(0o2775);
         assert_eq!(
-            install_command(&d, &www(), &d.path),
+            install_command(&d, &Identity::www_data(), &d.path),
             "install -d -m 2775 -o root -g www-data '/srv/up'"
         );
     }
@@ -456,7 +446,7 @@ mod tests {
             gid: 0,
             mode: 0o750,
         };
-        let verdict = permission::check(&www(), &own, None, X);
+        let verdict = permission::check(&Identity::www_data(), &own, None, X);
         let f = Fault::AncestorBlocked {
             ancestor: "/srv/site".into(),
             own,
@@ -464,7 +454,7 @@ mod tests {
             named: None,
             verdict,
         };
-        assert_eq!(f.fix(&d, &www()), "chmod o+x '/srv/site'");
+        assert_eq!(f.fix(&d, &Identity::www_data()), "chmod o+x '/srv/site'");
         assert!(f.what(&d).contains("cannot enter '/srv/site' (owner root, group root, mode 0750; missing x for the other class)"));
     }
 
@@ -476,14 +466,17 @@ mod tests {
             gid: 0,
             mode: 0o755,
         };
-        let verdict = permission::check(&www(), &own, None, d.access.bits());
+        let verdict = permission::check(&Identity::www_data(), &own, None, d.access.bits());
         let f = Fault::AccessDenied {
             own,
             has_acl: false,
             named: None,
             verdict,
         };
-        assert_eq!(f.fix(&d, &www()), "setfacl -m u:www-data:rwx '/srv/up'");
+        assert_eq!(
+            f.fix(&d, &Identity::www_data()),
+            "setfacl -m u:www-data:rwx '/srv/up'"
+        );
     }
 
     #[test]
@@ -496,7 +489,7 @@ mod tests {
             mount: "/srv".into(),
         };
         assert!(f
-            .fix(&d, &www())
+            .fix(&d, &Identity::www_data())
             .starts_with("free at least 1023.0 MiB on the filesystem mounted at '/srv'"));
     }
 }

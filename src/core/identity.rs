@@ -71,6 +71,19 @@ impl Identity {
         self.groups.contains(&gid)
     }
 
+    /// Debian's www-data (uid and gid 33), without supplementary groups: a fixed identity for
+    /// unit tests that must not depend on the machine's user database.
+    #[cfg(test)]
+    pub fn www_data() -> Identity {
+        Identity {
+            uid: 33,
+            gid: 33,
+            groups: vec![33],
+            user: "www-data".into(),
+            group: "www-data".into(),
+        }
+    }
+
     /// "User www-data (uid 33), Group www-data (gid 33)" for log lines.
     pub fn describe(&self) -> String {
         format!(

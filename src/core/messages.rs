@@ -35,6 +35,8 @@ pub const CONFIGURED: Tag = Tag(3);
 pub const IDENTITY: Tag = Tag(4);
 pub const UNPRIVILEGED: Tag = Tag(5);
 pub const IDENTITY_UNKNOWN: Tag = Tag(6);
+/// A diagnostic written through the `log` crate without a tag of its own.
+pub const UNTAGGED: Tag = Tag(7);
 
 // Startup self-check: one tag per fault kind, then the summary and the gate.
 pub const FAULT_MISSING: Tag = Tag(1101);

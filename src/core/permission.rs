@@ -221,13 +221,11 @@ pub fn letters(bits: u8) -> String {
 mod tests {
     use super::*;
 
+    /// www-data with the supplementary group 1001.
     fn www() -> Identity {
         Identity {
-            uid: 33,
-            gid: 33,
             groups: vec![33, 1001],
-            user: "www-data".into(),
-            group: "www-data".into(),
+            ..Identity::www_data()
         }
     }
 

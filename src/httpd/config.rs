@@ -221,93 +221,6 @@ fn string_arg(arg: *const c_char) -> String {
     String::from_utf8_lossy(unsafe { cstr_bytes(arg) }.unwrap_or_default()).into_owned()
 }
 
-/// `DirGuardOnFailure continue|503`
-pub unsafe extern "C" fn cmd_on_failure(
-    cmd: *mut ffi::cmd_parms,
-    mconfig: *mut c_void,
-    arg: *const c_char,
-) -> *const c_char {
-    super::guard::guard(
-        "DirGuardOnFailure",
-        "the directive is refused",
-        super::log::Sink::Startup,
-        c"DirGuardOnFailure: internal error".as_ptr(),
-        || {
-            match OnFailure::parse(&string_arg(arg)) {
-                // SAFETY: the pool is live while the directive is processed.
-                Err(e) => unsafe { pool_error((*cmd).pool, &e) },
-                Ok(v) => {
-                    // SAFETY: see dir_config_mut.
-                    if let Some(dc) = unsafe { dir_config_mut(mconfig) } {
-                        dc.on_failure = Some(v);
-                    }
-                    std::ptr::null()
-                }
-            }
-        },
-    )
-}
-
-/// `DirGuardRetryAfter SECONDS`
-pub unsafe extern "C" fn cmd_retry_after(
-    cmd: *mut ffi::cmd_parms,
-    mconfig: *mut c_void,
-    arg: *const c_char,
-) -> *const c_char {
-    super::guard::guard(
-        "DirGuardRetryAfter",
-        "the directive is refused",
-        super::log::Sink::Startup,
-        c"DirGuardRetryAfter: internal error".as_ptr(),
-        || {
-            match parse_retry_after(&string_arg(arg)) {
-                // SAFETY: the pool is live while the directive is processed.
-                Err(e) => unsafe { pool_error((*cmd).pool, &e) },
-                Ok(v) => {
-                    // SAFETY: see dir_config_mut.
-                    if let Some(dc) = unsafe { dir_config_mut(mconfig) } {
-                        dc.retry_after = Some(v);
-                    }
-                    std::ptr::null()
-                }
-            }
-        },
-    )
-}
-
-/// `DirGuardExplain off|5xx|4xx|STATUS…`
-pub unsafe extern "C" fn cmd_explain(
-    cmd: *mut ffi::cmd_parms,
-    mconfig: *mut c_void,
-    argc: c_int,
-    argv: *const *mut c_char,
-) -> *const c_char {
-    super::guard::guard(
-        "DirGuardExplain",
-        "the directive is refused",
-        super::log::Sink::Startup,
-        c"DirGuardExplain: internal error".as_ptr(),
-        || {
-            // SAFETY: Apache passes argc NUL-terminated strings in argv.
-            let args: Vec<String> = (0..argc.max(0) as usize)
-                .map(|i| string_arg(unsafe { *argv.add(i) }))
-                .collect();
-            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-            match ExplainSet::parse(&refs) {
-                // SAFETY: the pool is live while the directive is processed.
-                Err(e) => unsafe { pool_error((*cmd).pool, &e) },
-                Ok(v) => {
-                    // SAFETY: see dir_config_mut.
-                    if let Some(dc) = unsafe { dir_config_mut(mconfig) } {
-                        dc.explain = Some(v);
-                    }
-                    std::ptr::null()
-                }
-            }
-        },
-    )
-}
-
 /// This module's configuration for a server.
 ///
 /// # Safety
@@ -455,33 +368,72 @@ pub unsafe extern "C" fn cmd_require(
     )
 }
 
-fn keyword_arg(
+/// What Apache shows if a directive handler hits an internal error (the panic is logged).
+const INTERNAL_ERROR: &std::ffi::CStr =
+    c"mod_dirguard: internal error while reading this directive (see the DG00002 line in the error log)";
+
+/// One directive handler under the panic guard: `parse` yields the value or the error text Apache
+/// shows with file and line; `apply` stores the value.
+fn directive<T>(
+    name: &'static str,
     cmd: *mut ffi::cmd_parms,
-    arg: *const c_char,
-    directive: &str,
-    accepted: &[&str],
-) -> Result<usize, *const c_char> {
-    // SAFETY: Apache passes a live cmd_parms.
-    let context_error = unsafe { ffi::ap_check_cmd_context(cmd, ffi::GLOBAL_ONLY) };
-    if !context_error.is_null() {
-        return Err(context_error);
-    }
-    // SAFETY: arg is a NUL-terminated argument string from Apache.
-    let value = unsafe { cstr_bytes(arg) }
-        .unwrap_or_default()
-        .to_ascii_lowercase();
-    accepted
-        .iter()
-        .position(|a| a.as_bytes() == value.as_slice())
-        .ok_or_else(|| {
-            let msg = format!(
-                "{directive}: '{}' is not one of {}",
-                crate::core::text::escape_log(&value),
-                accepted.join(", ")
-            );
+    parse: impl FnOnce() -> Result<T, String>,
+    apply: impl FnOnce(T),
+) -> *const c_char {
+    super::guard::guard(
+        name,
+        "the directive is refused",
+        super::log::Sink::Startup,
+        INTERNAL_ERROR.as_ptr(),
+        || match parse() {
             // SAFETY: the pool is live while the directive is processed.
-            unsafe { pool_error((*cmd).pool, &msg) }
-        })
+            Err(e) => unsafe { pool_error((*cmd).pool, &e) },
+            Ok(v) => {
+                apply(v);
+                std::ptr::null()
+            }
+        },
+    )
+}
+
+/// Refuses a main-server directive elsewhere (Apache's own wording, e.g. "cannot occur within
+/// <VirtualHost> section").
+fn global_only(cmd: *mut ffi::cmd_parms) -> Result<(), String> {
+    // SAFETY: Apache passes a live cmd_parms; the returned text is a static or pool string.
+    let err = unsafe { ffi::ap_check_cmd_context(cmd, ffi::GLOBAL_ONLY) };
+    if err.is_null() {
+        return Ok(());
+    }
+    // SAFETY: non-null, NUL-terminated.
+    Err(String::from_utf8_lossy(unsafe { std::ffi::CStr::from_ptr(err) }.to_bytes()).into_owned())
+}
+
+/// The index of `arg` (case-insensitive) among `accepted`.
+fn keyword(directive: &str, arg: *const c_char, accepted: &[&str]) -> Result<usize, String> {
+    let value = string_arg(arg).to_ascii_lowercase();
+    accepted.iter().position(|a| *a == value).ok_or_else(|| {
+        format!(
+            "{directive}: '{}' is not one of {}",
+            crate::core::text::escape_log(value.as_bytes()),
+            accepted.join(", ")
+        )
+    })
+}
+
+/// The main server's configuration while its directives are read.
+fn with_server(cmd: *mut ffi::cmd_parms, apply: impl FnOnce(&mut ServerConfig)) {
+    // SAFETY: single-threaded config phase; cmd->server is live.
+    if let Some(sc) = unsafe { server_config_mut((*cmd).server) } {
+        apply(sc);
+    }
+}
+
+/// A section's configuration while its directives are read.
+fn with_dir(mconfig: *mut c_void, apply: impl FnOnce(&mut DirConfig)) {
+    // SAFETY: see dir_config_mut.
+    if let Some(dc) = unsafe { dir_config_mut(mconfig) } {
+        apply(dc);
+    }
 }
 
 /// `DirGuardStartup warn|fail|off`
@@ -490,23 +442,17 @@ pub unsafe extern "C" fn cmd_startup(
     _mconfig: *mut c_void,
     arg: *const c_char,
 ) -> *const c_char {
-    super::guard::guard(
+    directive(
         "DirGuardStartup",
-        "the directive is refused",
-        super::log::Sink::Startup,
-        c"DirGuardStartup: internal error".as_ptr(),
+        cmd,
         || {
-            match keyword_arg(cmd, arg, "DirGuardStartup", &["warn", "fail", "off"]) {
-                Err(e) => e,
-                Ok(i) => {
-                    // SAFETY: single-threaded config phase; cmd->server is live.
-                    if let Some(sc) = unsafe { server_config_mut((*cmd).server) } {
-                        sc.startup =
-                            Some([StartupMode::Warn, StartupMode::Fail, StartupMode::Off][i]);
-                    }
-                    std::ptr::null()
-                }
-            }
+            global_only(cmd)?;
+            keyword("DirGuardStartup", arg, &["warn", "fail", "off"])
+        },
+        |i| {
+            with_server(cmd, |sc| {
+                sc.startup = Some([StartupMode::Warn, StartupMode::Fail, StartupMode::Off][i])
+            })
         },
     )
 }
@@ -517,23 +463,17 @@ pub unsafe extern "C" fn cmd_repair(
     _mconfig: *mut c_void,
     arg: *const c_char,
 ) -> *const c_char {
-    super::guard::guard(
+    directive(
         "DirGuardRepair",
-        "the directive is refused",
-        super::log::Sink::Startup,
-        c"DirGuardRepair: internal error".as_ptr(),
+        cmd,
         || {
-            match keyword_arg(cmd, arg, "DirGuardRepair", &["off", "create", "enforce"]) {
-                Err(e) => e,
-                Ok(i) => {
-                    // SAFETY: single-threaded config phase; cmd->server is live.
-                    if let Some(sc) = unsafe { server_config_mut((*cmd).server) } {
-                        sc.repair =
-                            Some([RepairMode::Off, RepairMode::Create, RepairMode::Enforce][i]);
-                    }
-                    std::ptr::null()
-                }
-            }
+            global_only(cmd)?;
+            keyword("DirGuardRepair", arg, &["off", "create", "enforce"])
+        },
+        |i| {
+            with_server(cmd, |sc| {
+                sc.repair = Some([RepairMode::Off, RepairMode::Create, RepairMode::Enforce][i])
+            })
         },
     )
 }
@@ -544,41 +484,71 @@ pub unsafe extern "C" fn cmd_interval(
     _mconfig: *mut c_void,
     arg: *const c_char,
 ) -> *const c_char {
-    super::guard::guard(
+    directive(
         "DirGuardInterval",
-        "the directive is refused",
-        super::log::Sink::Startup,
-        c"DirGuardInterval: internal error".as_ptr(),
+        cmd,
         || {
-            // SAFETY: Apache passes a live cmd_parms.
-            let context_error = unsafe { ffi::ap_check_cmd_context(cmd, ffi::GLOBAL_ONLY) };
-            if !context_error.is_null() {
-                return context_error;
-            }
-            // SAFETY: arg is a NUL-terminated argument string from Apache.
-            let raw = unsafe { cstr_bytes(arg) }.unwrap_or_default();
-            let value = std::str::from_utf8(raw)
+            global_only(cmd)?;
+            let raw = string_arg(arg);
+            raw.parse::<u32>()
                 .ok()
-                .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
-                .and_then(|v| v.parse::<u32>().ok())
-                .filter(|v| *v <= MAX_INTERVAL_S);
-            match value {
-                None => {
-                    let msg = format!(
-                    "DirGuardInterval: '{}' is not a number of seconds from 0 (off) to {MAX_INTERVAL_S}",
-                    crate::core::text::escape_log(raw)
-                );
-                    // SAFETY: the pool is live while the directive is processed.
-                    unsafe { pool_error((*cmd).pool, &msg) }
-                }
-                Some(v) => {
-                    // SAFETY: single-threaded config phase; cmd->server is live.
-                    if let Some(sc) = unsafe { server_config_mut((*cmd).server) } {
-                        sc.interval = Some(v);
-                    }
-                    std::ptr::null()
-                }
-            }
+                .filter(|v| *v <= MAX_INTERVAL_S && !raw.is_empty() && raw.bytes().all(|b| b.is_ascii_digit()))
+                .ok_or_else(|| {
+                    format!(
+                        "DirGuardInterval: '{}' is not a number of seconds from 0 (off) to {MAX_INTERVAL_S}",
+                        crate::core::text::escape_log(raw.as_bytes())
+                    )
+                })
         },
+        |v| with_server(cmd, |sc| sc.interval = Some(v)),
+    )
+}
+
+/// `DirGuardOnFailure continue|503`
+pub unsafe extern "C" fn cmd_on_failure(
+    cmd: *mut ffi::cmd_parms,
+    mconfig: *mut c_void,
+    arg: *const c_char,
+) -> *const c_char {
+    directive(
+        "DirGuardOnFailure",
+        cmd,
+        || OnFailure::parse(&string_arg(arg)),
+        |v| with_dir(mconfig, |dc| dc.on_failure = Some(v)),
+    )
+}
+
+/// `DirGuardRetryAfter SECONDS`
+pub unsafe extern "C" fn cmd_retry_after(
+    cmd: *mut ffi::cmd_parms,
+    mconfig: *mut c_void,
+    arg: *const c_char,
+) -> *const c_char {
+    directive(
+        "DirGuardRetryAfter",
+        cmd,
+        || parse_retry_after(&string_arg(arg)),
+        |v| with_dir(mconfig, |dc| dc.retry_after = Some(v)),
+    )
+}
+
+/// `DirGuardExplain off|5xx|4xx|STATUS…`
+pub unsafe extern "C" fn cmd_explain(
+    cmd: *mut ffi::cmd_parms,
+    mconfig: *mut c_void,
+    argc: c_int,
+    argv: *const *mut c_char,
+) -> *const c_char {
+    directive(
+        "DirGuardExplain",
+        cmd,
+        || {
+            // SAFETY: Apache passes argc NUL-terminated strings in argv.
+            let args: Vec<String> = (0..argc.max(0) as usize)
+                .map(|i| string_arg(unsafe { *argv.add(i) }))
+                .collect();
+            ExplainSet::parse(&args.iter().map(String::as_str).collect::<Vec<_>>())
+        },
+        |v| with_dir(mconfig, |dc| dc.explain = Some(v)),
     )
 }

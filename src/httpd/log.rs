@@ -2,7 +2,7 @@
 //! with this module's index (so `LogLevel dirguard:debug` and `[dirguard:error]` work), the text
 //! always behind a "%s" format, and the level checked before anything is formatted.
 
-use crate::core::messages::{Severity, Tag};
+use crate::core::messages::{self, Severity, Tag};
 use crate::ffi;
 use std::ffi::CString;
 use std::os::raw::c_int;
@@ -156,10 +156,11 @@ impl log::Log for ApacheLogger {
         let text = record.args().to_string();
         // Records carry their tag as "DGnnnnn: text"; split it so `write` adds it back once.
         let (tag, body) = match text.split_once(": ") {
-            Some((t, b)) if t.len() == 7 && t.starts_with("DG") => {
-                (t[2..].parse().map(Tag).unwrap_or(Tag(0)), b.to_owned())
-            }
-            _ => (Tag(0), text),
+            Some((t, b)) if t.len() == 7 && t.starts_with("DG") => (
+                t[2..].parse().map(Tag).unwrap_or(messages::UNTAGGED),
+                b.to_owned(),
+            ),
+            _ => (messages::UNTAGGED, text),
         };
         write(
             Sink::Server(main_server()),
