@@ -9,8 +9,7 @@
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 mpm=$1 scenario=$2
-module="${DIRGUARD_MODULE:-$top/target/release/libmod_dirguard.so}"
-apache2="${APACHE2:-/usr/sbin/apache2}"
+. "$top/tests/bench/lib.sh"
 n=${DIRGUARD_BENCH_N:-200}
 work="$top/target/bench/callgrind-$mpm-$scenario"
 rm -rf "$work"; install -d -m 0777 "$work" "$work/out"; install -d -m 0755 "$work/htdocs" "$work/cgi-bin"
@@ -18,33 +17,17 @@ echo "hello" > "$work/htdocs/index.html"; chmod 0644 "$work/htdocs/index.html"
 printf '#!/bin/sh\nexit 1\n' > "$work/cgi-bin/fail.cgi"; chmod 0755 "$work/cgi-bin/fail.cgi"
 for i in $(seq 1 10); do install -d -m 0777 "$work/htdocs/d$i"; done
 port=$((18700 + RANDOM % 200))
-user_lines=""; [ "$(id -u)" = 0 ] && user_lines=$'User www-data\nGroup www-data'
 url=/index.html
 case "$scenario" in explained-500|plain-500) url=/cgi-bin/fail.cgi ;; esac
 
 config() {  # $1: with|without
   # mod_cgi under every MPM here: mod_cgid's daemon would be one more process under valgrind.
-  local cgi="LoadModule cgi_module /usr/lib/apache2/modules/mod_cgi.so"
-  cat <<CONF
-ServerRoot $work
-ServerName localhost
-Listen 127.0.0.1:$port
-PidFile $work/httpd.pid
-ErrorLog $work/error.log
-LogLevel crit
-LoadModule mpm_${mpm}_module /usr/lib/apache2/modules/mod_mpm_${mpm}.so
-LoadModule authz_core_module /usr/lib/apache2/modules/mod_authz_core.so
-LoadModule mime_module /usr/lib/apache2/modules/mod_mime.so
-LoadModule alias_module /usr/lib/apache2/modules/mod_alias.so
-$cgi
-TypesConfig /etc/mime.types
-DocumentRoot $work/htdocs
-ScriptAlias /cgi-bin/ $work/cgi-bin/
-$user_lines
-CONF
+  base_config "$work" "$port" "$mpm" "$work/htdocs" crit
+  printf 'LoadModule alias_module /usr/lib/apache2/modules/mod_alias.so\n'
+  printf 'LoadModule cgi_module /usr/lib/apache2/modules/mod_cgi.so\n'
+  printf 'ScriptAlias /cgi-bin/ %s/cgi-bin/\n' "$work"
   if [ "$1" = with ]; then
-    echo "LoadModule dirguard_module $module"
-    for i in $(seq 1 10); do echo "DirGuardRequire $work/htdocs/d$i access=rw"; done
+    module_config "$work"/htdocs/d{1..10}
     echo "DirGuardInterval 0"
     case "$scenario" in
       static|explained-500) echo "DirGuardExplain 5xx" ;;
@@ -61,21 +44,11 @@ run() {  # $1: with|without, $2: requests -> total Ir
   # must already exist and be writable for that user.
   rm -f "$work/httpd.pid"; : > "$out"; chmod 0666 "$out"
   valgrind --tool=callgrind --callgrind-out-file="$out" --trace-children=no \
-    "$apache2" -X -f "$conf" >/dev/null 2>&1 &
+    "$apache2" -X -f "$conf" >"$work/out/$1-$2.log" 2>&1 &
   local vg=$!
-  for _ in $(seq 1 600); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
-  for _ in $(seq 1 "$2"); do
-    exec 3<>"/dev/tcp/127.0.0.1/$port"
-    printf 'GET %s HTTP/1.0\r\nHost: localhost\r\n\r\n' "$url" >&3
-    cat <&3 >/dev/null
-    exec 3<&-
-  done
-  # SIGINT: prefork in one-process mode ignores SIGTERM; both MPMs exit cleanly on SIGINT and
-  # callgrind writes its totals. Never wait forever.
-  kill -INT "$vg"
-  for _ in $(seq 1 600); do kill -0 "$vg" 2>/dev/null || break; sleep 0.1; done
-  kill -KILL "$vg" 2>/dev/null || true
-  wait "$vg" 2>/dev/null || true
+  wait_port "$port"
+  get_n "$port" "$url" "$2"
+  stop_x "$vg" "$port"
   # The main process's file holds the totals ("summary:" or "totals:" line).
   awk '/^(summary|totals):/ { print $2; exit }' "$out"
 }

@@ -12,8 +12,7 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 out="$top/target/bench"
 work="$out/startup"
-module="${DIRGUARD_MODULE:-$top/target/release/libmod_dirguard.so}"
-apache2="${APACHE2:-/usr/sbin/apache2}"
+. "$top/tests/bench/lib.sh"
 n_parents=100 n_children=100 runs=5
 
 rm -rf "$work"; install -d -m 0755 "$work/tree"
@@ -23,20 +22,10 @@ for p in $(seq 1 $n_parents); do
 done
 chmod -R 0777 "$work/tree"
 port=18680
-user_lines=""; [ "$(id -u)" = 0 ] && user_lines=$'User www-data\nGroup www-data'
 {
+  base_config "$work" "$port" event "$work/tree"
+  echo "LoadModule dirguard_module $module"
   cat <<CONF
-ServerRoot $work
-ServerName localhost
-Listen 127.0.0.1:$port
-PidFile $work/httpd.pid
-ErrorLog $work/error.log
-LoadModule mpm_event_module /usr/lib/apache2/modules/mod_mpm_event.so
-LoadModule authz_core_module /usr/lib/apache2/modules/mod_authz_core.so
-LoadModule authz_host_module /usr/lib/apache2/modules/mod_authz_host.so
-$user_lines
-LoadModule dirguard_module $module
-DocumentRoot $work/tree
 DirGuardInterval 1
 <Location /dirguard-status>
     SetHandler dirguard-status

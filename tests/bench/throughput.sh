@@ -8,35 +8,19 @@
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 pairs=${1:-5} secs=${2:-5}
-module="${DIRGUARD_MODULE:-$top/target/release/libmod_dirguard.so}"
-apache2="${APACHE2:-/usr/sbin/apache2}"
+. "$top/tests/bench/lib.sh"
 work="$top/target/bench/throughput"
 rm -rf "$work"; install -d -m 0755 "$work/htdocs"
 head -c 4096 /dev/zero | tr '\0' 'x' > "$work/htdocs/index.html"; chmod 0644 "$work/htdocs/index.html"
 for i in $(seq 1 10); do install -d -m 0777 "$work/htdocs/d$i"; done
-user_lines=""; [ "$(id -u)" = 0 ] && user_lines=$'User www-data\nGroup www-data'
 
 server() {  # $1 name, $2 port, $3 with|without
   local d="$work/$1"; install -d -m 0755 "$d"
   {
-    cat <<CONF
-ServerRoot $d
-ServerName localhost
-Listen 127.0.0.1:$2
-PidFile $d/httpd.pid
-ErrorLog $d/error.log
-LogLevel warn
-LoadModule mpm_event_module /usr/lib/apache2/modules/mod_mpm_event.so
-LoadModule authz_core_module /usr/lib/apache2/modules/mod_authz_core.so
-LoadModule mime_module /usr/lib/apache2/modules/mod_mime.so
-TypesConfig /etc/mime.types
-DocumentRoot $work/htdocs
-StartServers 2
-$user_lines
-CONF
+    base_config "$d" "$2" event "$work/htdocs"
+    echo "StartServers 2"
     if [ "$3" = with ]; then
-      echo "LoadModule dirguard_module $module"
-      for i in $(seq 1 10); do echo "DirGuardRequire $work/htdocs/d$i access=rw"; done
+      module_config "$work"/htdocs/d{1..10}
       echo "DirGuardExplain 5xx"
     fi
   } > "$d/httpd.conf"
