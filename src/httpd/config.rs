@@ -346,6 +346,7 @@ pub unsafe extern "C" fn cmd_require(
                 Err(why) => Base::Unknown(why),
             };
             match spec::parse_require(&args, base, origin) {
+                // SAFETY: the pool is live while the directive is processed.
                 Err(e) => unsafe { pool_error((*cmd).pool, &e) },
                 Ok(mut required) => {
                     // SAFETY: cmd is live while the directive is processed.
