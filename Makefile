@@ -65,7 +65,7 @@ install: module
 	sed "s|@LIBEXECDIR@|$$libexecdir|" conf/dirguard.load > "$(DESTDIR)/etc/apache2/mods-available/dirguard.load"; \
 	chmod 0644 "$(DESTDIR)/etc/apache2/mods-available/dirguard.load"; \
 	install -m 0644 conf/dirguard.conf "$(DESTDIR)/etc/apache2/mods-available/dirguard.conf"; \
-	echo "installed $$libexecdir/mod_dirguard.so; enable it with: a2enmod dirguard"
+	echo "installed $(DESTDIR)$$libexecdir/mod_dirguard.so; enable it with: a2enmod dirguard"
 
 clean:
 	$(CARGO) clean

@@ -153,4 +153,6 @@ fn the_shipped_module_has_no_test_panic_trigger() {
         .start();
     assert_eq!(a.get("/dirguard-test-panic").0, 404);
     assert!(!a.log().contains("DG00001"), "{}", a.log());
+    // Nothing declared: the module stays silent (no summary line either).
+    assert!(!a.log().contains("[dirguard:"), "{}", a.log());
 }

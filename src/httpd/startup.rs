@@ -96,7 +96,8 @@ fn make_report(
     id: &Identity,
     dry_run: bool,
 ) -> Option<(Report, bool)> {
-    if sc.startup_mode() == StartupMode::Off {
+    // Nothing declared: nothing to report (the module may be enabled before any site uses it).
+    if sc.startup_mode() == StartupMode::Off || dirs.is_empty() {
         return None;
     }
     let refs: Vec<&RequiredDir> = dirs.iter().map(Arc::as_ref).collect();
