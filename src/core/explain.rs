@@ -69,7 +69,10 @@ impl ExplainSet {
                         .ok()
                         .filter(|s| (400..=599).contains(s) && other.len() == 3)
                         .ok_or_else(|| {
-                            format!("DirGuardExplain: '{a}' is not a status; {usage}")
+                            format!(
+                                "DirGuardExplain: '{}' is not a status; {usage}",
+                                super::text::shown(a.as_bytes())
+                            )
                         })?;
                     set.add_range(status, status);
                 }
@@ -92,7 +95,8 @@ impl OnFailure {
             "continue" => Ok(OnFailure::Continue),
             "503" => Ok(OnFailure::Unavailable),
             _ => Err(format!(
-                "DirGuardOnFailure: '{arg}' is not one of continue, 503"
+                "DirGuardOnFailure: '{}' is not one of continue, 503",
+                super::text::shown(arg.as_bytes())
             )),
         }
     }
@@ -104,7 +108,10 @@ pub fn parse_retry_after(arg: &str) -> Result<u32, String> {
         .ok()
         .filter(|s| (1..=86_400).contains(s) && arg.bytes().all(|b| b.is_ascii_digit()))
         .ok_or_else(|| {
-            format!("DirGuardRetryAfter: '{arg}' is not a number of seconds from 1 to 86400")
+            format!(
+                "DirGuardRetryAfter: '{}' is not a number of seconds from 1 to 86400",
+                super::text::shown(arg.as_bytes())
+            )
         })
 }
 

@@ -103,6 +103,8 @@ pub enum Base<'a> {
 }
 
 const KEYS: &str = "access, owner, group, mode, min-free, min-inodes";
+/// The longest key=value accepted (a user name with its key fits easily).
+const MAX_OPTION: usize = 256;
 
 /// Parses the arguments of one `DirGuardRequire` line (without the directive name).
 pub fn parse_require(
@@ -118,6 +120,20 @@ pub fn parse_require(
             ))
         }
     };
+    // Bounds first, so no error message below can echo a huge token.
+    if raw_path.len() >= libc::PATH_MAX as usize {
+        return Err(format!(
+            "DirGuardRequire: the path is {} bytes long; paths are limited to {} bytes (PATH_MAX)",
+            raw_path.len(),
+            libc::PATH_MAX - 1
+        ));
+    }
+    if let Some(long) = options.iter().find(|o| o.len() > MAX_OPTION) {
+        return Err(format!(
+            "DirGuardRequire: option '{}' is too long (at most {MAX_OPTION} bytes)",
+            super::text::shown(long)
+        ));
+    }
     let path = resolve_path(OsStr::from_bytes(raw_path), base)?;
     let mut spec = RequiredDir::new(path, Access::Read, origin);
     let mut seen: Vec<&str> = Vec::new();

@@ -75,6 +75,17 @@ pub fn escape_log(bytes: &[u8]) -> String {
     out
 }
 
+/// A token from the configuration as an error message shows it: escaped, and cut to 64 bytes
+/// with its full length when longer, so a huge value cannot flood the output. Plain ASCII, as
+/// Apache escapes anything else in its messages.
+pub fn shown(bytes: &[u8]) -> String {
+    const MAX: usize = 64;
+    if bytes.len() <= MAX {
+        return escape_log(bytes);
+    }
+    format!("{}... ({} bytes)", escape_log(&bytes[..MAX]), bytes.len())
+}
+
 /// Formats a byte count the way administrators read `df -h`: binary units, one decimal.
 pub fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -174,6 +185,14 @@ mod tests {
             escaped,
             "/srv/x\\n[Mon Jan 01] [core:emerg] fake\\x1b[0m\\\""
         );
+    }
+
+    #[test]
+    fn long_tokens_are_cut_when_shown() {
+        assert_eq!(shown(b"5xx"), "5xx");
+        let long = vec![b'7'; 10_000];
+        let s = shown(&long);
+        assert!(s.len() < 100 && s.ends_with("... (10000 bytes)"), "{s}");
     }
 
     #[test]

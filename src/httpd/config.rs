@@ -415,7 +415,7 @@ fn keyword(directive: &str, arg: *const c_char, accepted: &[&str]) -> Result<usi
     accepted.iter().position(|a| *a == value).ok_or_else(|| {
         format!(
             "{directive}: '{}' is not one of {}",
-            crate::core::text::escape_log(value.as_bytes()),
+            crate::core::text::shown(value.as_bytes()),
             accepted.join(", ")
         )
     })
@@ -497,7 +497,7 @@ pub unsafe extern "C" fn cmd_interval(
                 .ok_or_else(|| {
                     format!(
                         "DirGuardInterval: '{}' is not a number of seconds from 0 (off) to {MAX_INTERVAL_S}",
-                        crate::core::text::escape_log(raw.as_bytes())
+                        crate::core::text::shown(raw.as_bytes())
                     )
                 })
         },

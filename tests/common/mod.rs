@@ -227,6 +227,17 @@ impl Apache {
         (out.status.success(), text)
     }
 
+    /// `apache2 -t`: the exit code (None when killed by a signal) and the output.
+    pub fn configtest_code(&self) -> (Option<i32>, String) {
+        let out = self.run(&["-t"]);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.code(), text)
+    }
+
     /// `apache2 -M`
     pub fn modules(&self) -> String {
         let out = self.run(&["-M"]);
