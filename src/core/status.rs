@@ -274,49 +274,30 @@ pub fn render_prometheus(s: &Snapshot<'_>) -> String {
             label(scope)
         );
     }
-    family(
-        &mut o,
-        "dirguard_directory_free_bytes",
-        "gauge",
-        "Bytes available to non-root users on the filesystem holding the directory.",
-    );
-    for (path, (bytes, _, _)) in &free {
-        if let Some(b) = bytes {
-            let _ = writeln!(
-                o,
-                "dirguard_directory_free_bytes{{path=\"{}\"}} {b}",
-                label(path)
-            );
-        }
-    }
-    family(
-        &mut o,
-        "dirguard_directory_free_inodes",
-        "gauge",
-        "Inodes available to non-root users on the filesystem holding the directory.",
-    );
-    for (path, (_, inodes, _)) in &free {
-        if let Some(n) = inodes {
-            let _ = writeln!(
-                o,
-                "dirguard_directory_free_inodes{{path=\"{}\"}} {n}",
-                label(path)
-            );
-        }
-    }
-    family(
-        &mut o,
-        "dirguard_directory_min_free_bytes",
-        "gauge",
-        "The declared min-free of the directory, in bytes.",
-    );
-    for (path, (_, _, min)) in &free {
-        if let Some(m) = min {
-            let _ = writeln!(
-                o,
-                "dirguard_directory_min_free_bytes{{path=\"{}\"}} {m}",
-                label(path)
-            );
+    // The three per-path filesystem gauges: (name, help, which figure).
+    let per_path: [(&str, &str, fn(&FsFigures) -> Option<u64>); 3] = [
+        (
+            "dirguard_directory_free_bytes",
+            "Bytes available to non-root users on the filesystem holding the directory.",
+            |f| f.0,
+        ),
+        (
+            "dirguard_directory_free_inodes",
+            "Inodes available to non-root users on the filesystem holding the directory.",
+            |f| f.1,
+        ),
+        (
+            "dirguard_directory_min_free_bytes",
+            "The declared min-free of the directory, in bytes.",
+            |f| f.2,
+        ),
+    ];
+    for (name, help, figure) in per_path {
+        family(&mut o, name, "gauge", help);
+        for (path, figures) in &free {
+            if let Some(v) = figure(figures) {
+                let _ = writeln!(o, "{name}{{path=\"{}\"}} {v}", label(path));
+            }
         }
     }
     family(
