@@ -219,6 +219,9 @@ fn label(v: &str) -> String {
 /// Free bytes, free inodes and the largest declared min-free of one path.
 type FsFigures = (Option<u64>, Option<u64>, Option<u64>);
 
+/// A per-path gauge: metric name, help text, and which of the figures it shows.
+type PathGauge = (&'static str, &'static str, fn(&FsFigures) -> Option<u64>);
+
 fn family(o: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}");
 }
@@ -275,7 +278,7 @@ pub fn render_prometheus(s: &Snapshot<'_>) -> String {
         );
     }
     // The three per-path filesystem gauges: (name, help, which figure).
-    let per_path: [(&str, &str, fn(&FsFigures) -> Option<u64>); 3] = [
+    let per_path: [PathGauge; 3] = [
         (
             "dirguard_directory_free_bytes",
             "Bytes available to non-root users on the filesystem holding the directory.",
