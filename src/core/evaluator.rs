@@ -186,10 +186,6 @@ impl<'a> Evaluator<'a> {
         }
     }
 
-    pub fn identity(&self) -> &Identity {
-        self.id
-    }
-
     fn inspect(&mut self, path: &Path) -> Ancestor {
         match std::fs::symlink_metadata(path) {
             Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ENOTDIR)) => {

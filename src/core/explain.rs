@@ -145,10 +145,9 @@ pub const CAUSE_LABELS: usize = 13;
 impl Cause {
     /// The cause's label in metrics: a fault kind (see `Fault::kind`) or "none".
     pub fn label_index(&self) -> usize {
-        let kind_index = |f: &Fault| (f.tag().0 - messages::FAULT_MISSING.0) as usize;
         match self {
             Cause::Required { fault, .. } | Cause::BlockedComponent { fault, .. } => {
-                kind_index(fault)
+                fault.kind_index()
             }
             Cause::MissingComponent { .. } => 0,
             Cause::Unreadable { .. } => 4,
@@ -192,10 +191,7 @@ impl Cause {
 
     /// A short form for `r->notes` (`dirguard-cause`, for access logs): kind and path.
     pub fn note(&self, in_scope: &[&RequiredDir]) -> String {
-        let label = super::status::kind_names(1 << self.label_index())
-            .first()
-            .copied()
-            .unwrap_or("none");
+        let label = super::status::cause_label(self.label_index());
         match self {
             Cause::Required { dir, .. } => format!(
                 "{label}:{}",

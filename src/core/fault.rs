@@ -68,6 +68,23 @@ pub enum Fault {
     },
 }
 
+/// The stable names of the fault kinds, in the order of their tags (DG01101 …), as status pages,
+/// metrics and notes show them.
+pub const KIND_NAMES: [&str; 12] = [
+    "missing",
+    "dangling-symlink",
+    "not-a-directory",
+    "ancestor-blocked",
+    "access-denied",
+    "owner",
+    "group",
+    "mode",
+    "read-only",
+    "low-space",
+    "low-inodes",
+    "uninspectable",
+];
+
 /// What to create for a missing directory: used by the `install -d` fix and by repair, so the
 /// command and the repair always agree.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -212,27 +229,19 @@ impl Fault {
         }
     }
 
+    /// This kind's position among `KIND_NAMES` (fault tags are numbered in the same order).
+    pub fn kind_index(&self) -> usize {
+        (self.tag().0 - messages::FAULT_MISSING.0) as usize
+    }
+
     /// This kind's bit in a mask of fault kinds (shared state).
     pub fn kind_bit(&self) -> u16 {
-        1 << (self.tag().0 - messages::FAULT_MISSING.0)
+        1 << self.kind_index()
     }
 
     /// A short stable name for the kind of fault (status pages, metrics, notes).
     pub fn kind(&self) -> &'static str {
-        match self {
-            Fault::Missing { .. } => "missing",
-            Fault::DanglingSymlink { .. } => "dangling-symlink",
-            Fault::NotADirectory { .. } => "not-a-directory",
-            Fault::AncestorBlocked { .. } => "ancestor-blocked",
-            Fault::AccessDenied { .. } => "access-denied",
-            Fault::Owner { .. } => "owner",
-            Fault::Group { .. } => "group",
-            Fault::Mode { .. } => "mode",
-            Fault::ReadOnly { .. } => "read-only",
-            Fault::LowSpace { .. } => "low-space",
-            Fault::LowInodes { .. } => "low-inodes",
-            Fault::Uninspectable { .. } => "uninspectable",
-        }
+        KIND_NAMES[self.kind_index()]
     }
 
     /// What is wrong, expected against found.

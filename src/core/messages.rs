@@ -31,7 +31,7 @@ pub enum Severity {
 // Lifecycle and safety.
 pub const PANIC_CONTAINED: Tag = Tag(1);
 pub const PANIC_DETAIL: Tag = Tag(2);
-pub const CONFIGURED: Tag = Tag(3);
+// DG00003 is reserved (never used; tags are not reused).
 pub const IDENTITY: Tag = Tag(4);
 pub const UNPRIVILEGED: Tag = Tag(5);
 pub const IDENTITY_UNKNOWN: Tag = Tag(6);

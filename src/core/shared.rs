@@ -301,10 +301,6 @@ impl SharedState {
         }
     }
 
-    pub fn count(&self) -> usize {
-        self.count
-    }
-
     /// The health of directory `i`: one atomic load, for the per-request path.
     pub fn health(&self, i: usize) -> Health {
         if i >= self.count {

@@ -1,6 +1,7 @@
 //! The status report in three forms: HTML for people, JSON (schema in docs/status-json.md) and
 //! Prometheus text exposition format 0.0.4. Pure functions of a snapshot.
 
+use super::fault::KIND_NAMES;
 use super::shared::{DirRecord, Health, Totals};
 use super::spec::RequiredDir;
 use super::text::format_utc;
@@ -181,21 +182,7 @@ pub fn render_json(s: &Snapshot<'_>) -> String {
 
 /// The kind names of a fault-kind mask, in the order of `Fault::kind_bit`.
 pub fn kind_names(mask: u16) -> Vec<&'static str> {
-    const NAMES: [&str; 12] = [
-        "missing",
-        "dangling-symlink",
-        "not-a-directory",
-        "ancestor-blocked",
-        "access-denied",
-        "owner",
-        "group",
-        "mode",
-        "read-only",
-        "low-space",
-        "low-inodes",
-        "uninspectable",
-    ];
-    NAMES
+    KIND_NAMES
         .iter()
         .enumerate()
         .filter(|(i, _)| mask & (1 << i) != 0)
