@@ -1,6 +1,7 @@
 # mod_dirguard — build, test, demo and install. `make demo` and `make test` run `make deps`
 # first, so on a fresh Debian machine those two commands are all the set-up.
 
+SHELL        := /bin/bash
 CARGO        ?= cargo
 APXS         ?= apxs
 MPMS         ?= event worker prefork
@@ -14,7 +15,8 @@ PANIC_MODULE := target/test-panic/release/libmod_dirguard.so
 DEB_PACKAGES := apache2 apache2-dev libclang-dev acl curl python3 python3-jsonschema \
                 python3-prometheus-client prometheus strace valgrind wrk
 
-.PHONY: all module panic-module deps test unit integration lint demo install clean bench microbench
+.PHONY: all module panic-module deps test unit integration lint demo install clean bench microbench \
+        fuzz fuzz-tools
 
 all: module
 
@@ -54,6 +56,7 @@ lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --release --all-targets -- -D warnings
 	$(CARGO) clippy --release --all-targets --features test-panic --target-dir target/test-panic -- -D warnings
+	cd fuzz && $(CARGO) fmt --check && $(CARGO) clippy --release -- -D warnings
 
 demo: deps module
 	bash tests/demo.sh
@@ -78,3 +81,26 @@ bench: deps module
 # The per-request fast path alone (Apache-free core), quick to run after a change.
 microbench:
 	$(CARGO) bench --no-default-features --bench fast_path --target-dir target/microbench -- --noplot
+
+# Fuzzing (docs/reliability.md): each target runs FUZZ_SECONDS with libFuzzer, starting from the
+# committed seeds (fuzz/seeds/TARGET, read-only) and a working corpus kept in
+# fuzz/corpus/TARGET. A crash stops the run and leaves its input in fuzz/artifacts/TARGET.
+# cargo-fuzz needs nightly flags; RUSTC_BOOTSTRAP=1 enables them on the stable toolchain, so no
+# second toolchain is fetched. CI runs a short pass (FUZZ_SECONDS=20).
+FUZZ_SECONDS ?= 120
+FUZZ_TARGETS := directive_args fix_command log_text
+CARGO_FUZZ_VERSION := 0.13.2
+
+fuzz-tools:
+	@$(CARGO) fuzz --version 2>/dev/null | grep -q ' $(CARGO_FUZZ_VERSION)$$' || \
+	  $(CARGO) install cargo-fuzz --locked --version $(CARGO_FUZZ_VERSION)
+
+fuzz: fuzz-tools
+	@cd fuzz && for t in $(FUZZ_TARGETS); do \
+	  echo "== fuzz target $$t for $(FUZZ_SECONDS) s"; \
+	  mkdir -p corpus/$$t; \
+	  RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run $$t corpus/$$t seeds/$$t -- \
+	    -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -print_final_stats=1 2>&1 \
+	    | grep -E '^(#[0-9]+[[:space:]]+DONE|stat::number_of_executed_units|stat::peak_rss_mb|INFO: seed corpus)|panicked|ERROR|SUMMARY|^ +(left|right)|Test unit written' ; \
+	  test "$${PIPESTATUS[0]}" = 0 || { echo "fuzz target $$t FAILED (input in fuzz/artifacts/$$t)"; exit 1; }; \
+	done

@@ -5,7 +5,7 @@ use super::identity::Identity;
 use super::messages::{self, Tag};
 use super::permission::{self, Class, Ownership, Verdict, W, X};
 use super::spec::{Access, RequiredDir};
-use super::text::{human_bytes, quote_path};
+use super::text::{escape_log, human_bytes, quote_path};
 use std::path::{Path, PathBuf};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -175,13 +175,14 @@ pub fn errno_text(errno: i32) -> String {
 }
 
 fn describe_ownership(own: &Ownership) -> String {
-    let user = super::identity::user_name_of(own.uid).unwrap_or_else(|| format!("#{}", own.uid));
-    let group = super::identity::group_name_of(own.gid).unwrap_or_else(|| format!("#{}", own.gid));
+    let user = name_or_id(super::identity::user_name_of(own.uid), own.uid);
+    let group = name_or_id(super::identity::group_name_of(own.gid), own.gid);
     format!("owner {user}, group {group}, mode {:04o}", own.mode)
 }
 
+/// A user or group name from the system's database as log text (escaped), or `#ID`.
 fn name_or_id(name: Option<String>, id: u32) -> String {
-    name.unwrap_or_else(|| format!("#{id}"))
+    name.map_or_else(|| format!("#{id}"), |n| escape_log(n.as_bytes()))
 }
 
 /// The command that grants `bits` to the server user on `path`, chosen by the class that denied:
@@ -275,12 +276,12 @@ impl Fault {
             ),
             Fault::Owner { found } => format!(
                 "has the wrong owner (expected {}, found {})",
-                dir.owner.as_ref().map(|p| p.name.as_str()).unwrap_or("?"),
+                escape_log(dir.owner.as_ref().map_or(b"?", |p| p.name.as_bytes())),
                 name_or_id(super::identity::user_name_of(*found), *found)
             ),
             Fault::Group { found } => format!(
                 "has the wrong group (expected {}, found {})",
-                dir.group.as_ref().map(|p| p.name.as_str()).unwrap_or("?"),
+                escape_log(dir.group.as_ref().map_or(b"?", |p| p.name.as_bytes())),
                 name_or_id(super::identity::group_name_of(*found), *found)
             ),
             Fault::Mode { found } => format!(
@@ -397,6 +398,28 @@ mod tests {
             line: 12,
         };
         RequiredDir::new(path, access, origin)
+    }
+
+    /// Found by the fix_command fuzz target: names were written raw into the line.
+    #[test]
+    fn names_with_odd_bytes_are_escaped_in_the_line_and_quoted_in_the_fix() {
+        let mut d = dir("/srv/a\nb", Access::ReadWrite);
+        d.owner = Some(Principal {
+            id: 0,
+            name: "ev\u{1b}[1mil".into(),
+        });
+        let id = Identity {
+            user: "w\u{e9}b".into(),
+            ..Identity::www_data()
+        };
+        let line = Fault::Owner { found: 0 }.render(&d, &id);
+        assert!(line.bytes().all(|b| (0x20..0x7f).contains(&b)), "{line:?}");
+        assert!(line.contains("expected ev\\x1b[1mil"), "{line}");
+        assert!(line.contains("User w\\xc3\\xa9b (uid 33)"), "{line}");
+        assert!(
+            line.ends_with("fix: chown $'ev\\x1b[1mil' $'/srv/a\\x0ab'"),
+            "{line}"
+        );
     }
 
     #[test]

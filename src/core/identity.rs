@@ -1,6 +1,7 @@
 //! Who the checks are evaluated for: the server's `User` and `Group` with the supplementary groups
 //! `initgroups` will give the children, or the running process when Apache runs unprivileged.
 
+use super::text::escape_log;
 use std::ffi::{CStr, CString};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -88,7 +89,10 @@ impl Identity {
     pub fn describe(&self) -> String {
         format!(
             "User {} (uid {}), Group {} (gid {})",
-            self.user, self.uid, self.group, self.gid
+            escape_log(self.user.as_bytes()),
+            self.uid,
+            escape_log(self.group.as_bytes()),
+            self.gid
         )
     }
 }

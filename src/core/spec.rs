@@ -2,6 +2,7 @@
 //! every bad token is an error that names it and says what is accepted.
 
 use super::identity;
+use super::text::shown;
 use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
@@ -53,7 +54,9 @@ pub struct Origin {
 
 impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.file, self.line)
+        // Escaped: a file name is text from outside, and this lands in log lines.
+        let file = super::text::escape_log(self.file.as_bytes());
+        write!(f, "{file}:{}", self.line)
     }
 }
 
@@ -131,7 +134,7 @@ pub fn parse_require(
     if let Some(long) = options.iter().find(|o| o.len() > MAX_OPTION) {
         return Err(format!(
             "DirGuardRequire: option '{}' is too long (at most {MAX_OPTION} bytes)",
-            super::text::shown(long)
+            shown(long)
         ));
     }
     let path = resolve_path(OsStr::from_bytes(raw_path), base)?;
@@ -144,18 +147,21 @@ pub fn parse_require(
                 lossy(token)
             )
         })?;
+        // Tokens as error messages show them (escaped; options are at most MAX_OPTION bytes).
+        let t = shown(token.as_bytes());
         let (key, value) = token.split_once('=').ok_or_else(|| {
-            format!("DirGuardRequire: '{token}' is not key=value; accepted keys: {KEYS}")
+            format!("DirGuardRequire: '{t}' is not key=value; accepted keys: {KEYS}")
         })?;
         let known = ["access", "owner", "group", "mode", "min-free", "min-inodes"];
         let Some(key) = known.iter().find(|k| **k == key) else {
             return Err(format!(
-                "DirGuardRequire: unknown key '{key}' in '{token}'; accepted keys: {KEYS}"
+                "DirGuardRequire: unknown key '{}' in '{t}'; accepted keys: {KEYS}",
+                shown(key.as_bytes())
             ));
         };
         if seen.contains(key) {
             return Err(format!(
-                "DirGuardRequire: '{key}' is given twice (at '{token}')"
+                "DirGuardRequire: '{key}' is given twice (at '{t}')"
             ));
         }
         seen.push(key);
@@ -175,7 +181,7 @@ pub fn parse_require(
 }
 
 fn lossy(bytes: &[u8]) -> String {
-    super::text::escape_log(bytes)
+    shown(bytes)
 }
 
 /// Absolute, lexically clean (no `.`, no doubled or trailing `/`), without `..`.
@@ -215,17 +221,19 @@ fn resolve_path(raw: &OsStr, base: Base<'_>) -> Result<PathBuf, String> {
 }
 
 fn parse_access(value: &str) -> Result<Access, String> {
+    let v = shown(value.as_bytes());
     match value {
         "none" => Ok(Access::None),
         "r" => Ok(Access::Read),
         "rw" => Ok(Access::ReadWrite),
         _ => Err(format!(
-            "DirGuardRequire: access='{value}' is not one of none, r, rw"
+            "DirGuardRequire: access='{v}' is not one of none, r, rw"
         )),
     }
 }
 
 fn parse_numeric_id(value: &str, what: &str) -> Result<Option<u32>, String> {
+    let v = shown(value.as_bytes());
     match value.strip_prefix('#') {
         None => Ok(None),
         Some(digits) => digits
@@ -233,11 +241,12 @@ fn parse_numeric_id(value: &str, what: &str) -> Result<Option<u32>, String> {
             .ok()
             .filter(|id| *id != u32::MAX && digits.bytes().all(|b| b.is_ascii_digit()))
             .map(Some)
-            .ok_or_else(|| format!("DirGuardRequire: {what}='{value}' is not a valid #number")),
+            .ok_or_else(|| format!("DirGuardRequire: {what}='{v}' is not a valid #number")),
     }
 }
 
 fn parse_owner(value: &str) -> Result<Principal, String> {
+    let v = shown(value.as_bytes());
     if let Some(uid) = parse_numeric_id(value, "owner")? {
         let name = identity::user_name_of(uid).unwrap_or_else(|| uid.to_string());
         return Ok(Principal { id: uid, name });
@@ -248,11 +257,12 @@ fn parse_owner(value: &str) -> Result<Principal, String> {
             name: value.to_owned(),
         })
         .ok_or_else(|| {
-            format!("DirGuardRequire: owner='{value}': no such user (give a user name or #UID)")
+            format!("DirGuardRequire: owner='{v}': no such user (give a user name or #UID)")
         })
 }
 
 fn parse_group(value: &str) -> Result<Principal, String> {
+    let v = shown(value.as_bytes());
     if let Some(gid) = parse_numeric_id(value, "group")? {
         let name = identity::group_name_of(gid).unwrap_or_else(|| gid.to_string());
         return Ok(Principal { id: gid, name });
@@ -263,14 +273,15 @@ fn parse_group(value: &str) -> Result<Principal, String> {
             name: value.to_owned(),
         })
         .ok_or_else(|| {
-            format!("DirGuardRequire: group='{value}': no such group (give a group name or #GID)")
+            format!("DirGuardRequire: group='{v}': no such group (give a group name or #GID)")
         })
 }
 
 fn parse_mode(value: &str) -> Result<u32, String> {
+    let v = shown(value.as_bytes());
     let err = || {
         format!(
-            "DirGuardRequire: mode='{value}' is not an octal mode such as 0755 or 2775 (3 or 4 octal digits, at most 7777)"
+            "DirGuardRequire: mode='{v}' is not an octal mode such as 0755 or 2775 (3 or 4 octal digits, at most 7777)"
         )
     };
     let digits = if value.len() == 5 {
@@ -285,9 +296,10 @@ fn parse_mode(value: &str) -> Result<u32, String> {
 }
 
 fn parse_size(value: &str) -> Result<u64, String> {
+    let v = shown(value.as_bytes());
     let err = || {
         format!(
-            "DirGuardRequire: min-free='{value}' is not a size: a whole number of bytes, or with K, M, G or T (powers of 1024), e.g. 500M"
+            "DirGuardRequire: min-free='{v}' is not a size: a whole number of bytes, or with K, M, G or T (powers of 1024), e.g. 500M"
         )
     };
     let (digits, shift) = match value.as_bytes().last().map(u8::to_ascii_uppercase) {
@@ -305,14 +317,15 @@ fn parse_size(value: &str) -> Result<u64, String> {
 }
 
 fn parse_count(value: &str) -> Result<u64, String> {
+    let v = shown(value.as_bytes());
     if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
         return Err(format!(
-            "DirGuardRequire: min-inodes='{value}' is not a whole number"
+            "DirGuardRequire: min-inodes='{v}' is not a whole number"
         ));
     }
     value
         .parse()
-        .map_err(|_| format!("DirGuardRequire: min-inodes='{value}' is too large"))
+        .map_err(|_| format!("DirGuardRequire: min-inodes='{v}' is too large"))
 }
 
 /// Converts raw bytes to a path (directive arguments arrive as bytes).
@@ -331,6 +344,26 @@ mod tests {
             Base::Dir(Path::new("/etc/apache2")),
             Origin::default(),
         )
+    }
+
+    /// Found by the directive_args fuzz target: option text was echoed raw, so a control byte
+    /// reached the terminal and the log.
+    #[test]
+    fn errors_echo_tokens_escaped_and_bounded() {
+        let long = format!("owner={}", "\u{1b}".repeat(200));
+        for args in [
+            vec!["/x", "\u{19}\u{13}"],
+            vec!["/x", "acc\ness=rw"],
+            vec!["/x", "mode=\u{1b}[2J"],
+            vec!["/x", long.as_str()],
+        ] {
+            let e = parse(&args).unwrap_err();
+            assert!(e.bytes().all(|b| (0x20..0x7f).contains(&b)), "{e:?}");
+            assert!(e.len() < 1024, "{} bytes", e.len());
+        }
+        assert!(parse(&["/x", "\u{19}"])
+            .unwrap_err()
+            .contains("'\\x19' is not key=value"));
     }
 
     #[test]
