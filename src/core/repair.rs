@@ -1,7 +1,7 @@
 //! Symlink-safe repair, in the manner of systemd-tmpfiles: walk from `/` with `openat(…,
 //! O_NOFOLLOW)`, follow an intermediate symlink only when the transition is safe, never follow
 //! one at the final component, never chown/chmod through a path (only through the opened fd),
-//! and create the final directory with mode 0 so it is never looser than declared.
+//! and create the final directory as 0700 (its creator only) so it is never looser than declared.
 
 use super::fault::{creation_target, CreationTarget};
 use super::identity::Identity;
@@ -342,22 +342,35 @@ fn create_rest(
     loop {
         let last = pending.is_empty();
         let cname = c_name(&name);
-        // The final directory starts with mode 0 (nobody but root can use it) until it has its
-        // owner and mode; parents get 0755 like install -d, fixed up below against the umask.
-        let initial = if last { 0 } else { 0o755 };
+        // The final directory starts as 0700 (only its creator, root or the unprivileged server
+        // itself, can use it; 0 would lock out an unprivileged creator from opening it) until it
+        // has its owner and mode; parents get 0755 like install -d, fixed up below against the
+        // umask.
+        let initial = if last { 0o700 } else { 0o755 };
         // SAFETY: valid fd and NUL-terminated name.
         if unsafe { libc::mkdirat(fd.as_raw_fd(), cname.as_ptr(), initial) } != 0 {
             return Err(fail("mkdirat", &path, errno()));
         }
-        let child = open_dir_at(Some(&fd), &name).map_err(|e| fail("openat", &path, e))?;
+        let child = open_dir_at(Some(&fd), &name).map_err(|e| ("openat", e));
         if last {
-            // SAFETY: valid fd we own.
-            if unsafe { libc::fchown(child.as_raw_fd(), target.uid, target.gid) } != 0 {
-                return Err(fail("fchown", &path, errno()));
-            }
-            // SAFETY: as above.
-            if unsafe { libc::fchmod(child.as_raw_fd(), target.mode) } != 0 {
-                return Err(fail("fchmod", &path, errno()));
+            let finished = child.and_then(|child| {
+                // SAFETY: valid fd we own.
+                if unsafe { libc::fchown(child.as_raw_fd(), target.uid, target.gid) } != 0 {
+                    return Err(("fchown", errno()));
+                }
+                // SAFETY: as above.
+                if unsafe { libc::fchmod(child.as_raw_fd(), target.mode) } != 0 {
+                    return Err(("fchmod", errno()));
+                }
+                Ok(())
+            });
+            if let Err((call, err)) = finished {
+                // Nothing half-made stays behind (say, a directory owned by the wrong user when
+                // an unprivileged server cannot chown): remove the empty directory just
+                // created, through the parent's fd.
+                // SAFETY: valid fd and NUL-terminated name; only an empty directory is removed.
+                unsafe { libc::unlinkat(fd.as_raw_fd(), cname.as_ptr(), libc::AT_REMOVEDIR) };
+                return Err(fail(call, &path, err));
             }
             actions.push(Action::Created {
                 path,
@@ -367,6 +380,7 @@ fn create_rest(
             });
             return Ok(());
         }
+        let child = child.map_err(|(call, e)| fail(call, &path, e))?;
         // SAFETY: valid fd we own.
         if unsafe { libc::fchmod(child.as_raw_fd(), 0o755) } != 0 {
             return Err(fail("fchmod", &path, errno()));

@@ -61,9 +61,14 @@ fn identity(sink: Sink) -> Identity {
             let id = Identity::current_process();
             log::write(
                 sink,
-                Severity::Info,
+                Severity::Notice,
                 messages::UNPRIVILEGED,
-                &format!("Apache runs unprivileged: directories are checked for the running {}; repair cannot change ownership", id.describe()),
+                &format!(
+                    "Apache runs unprivileged (not started as root, no User switch): directories are checked for the running {}; \
+                     what lies below a directory this user cannot enter cannot be checked (that directory is reported instead), \
+                     and repair cannot give a directory to another owner or group",
+                    id.describe()
+                ),
             );
             return id;
         }

@@ -88,6 +88,8 @@ pub struct Apache {
     env: Vec<(String, String)>,
     allowed: Vec<String>,
     running: bool,
+    /// Run apache2 as this user from the start (no root, no `User` switch).
+    run_as: Option<String>,
 }
 
 impl Apache {
@@ -117,7 +119,17 @@ impl Apache {
             env: Vec::new(),
             allowed: Vec::new(),
             running: false,
+            run_as: None,
         }
+    }
+
+    /// Runs Apache as `user` from the start, as an unprivileged administrator would (through
+    /// `setpriv`, with the user's groups): no `User`/`Group` lines, runtime files in the test
+    /// directory, which is given to the user.
+    pub fn unprivileged(&mut self, user: &str) -> &mut Self {
+        sh(&format!("chown -R {user}: '{}'", self.dir.display()));
+        self.run_as = Some(user.to_owned());
+        self
     }
 
     pub fn path(&self, rel: &str) -> PathBuf {
@@ -192,7 +204,9 @@ impl Apache {
         if mpm != "prefork" {
             c.push_str("ThreadsPerChild 4\nThreadLimit 4\nMinSpareThreads 1\nMaxSpareThreads 8\n");
         }
-        if is_root() {
+        if self.run_as.is_some() {
+            c.push_str(&format!("DefaultRuntimeDir {}\n", self.dir.display()));
+        } else if is_root() {
             c.push_str("User www-data\nGroup www-data\n");
         }
         if self.with_module {
@@ -207,8 +221,16 @@ impl Apache {
 
     fn run(&self, args: &[&str]) -> Output {
         self.write_config();
-        Command::new(apache2())
-            .arg("-f")
+        let mut cmd = match &self.run_as {
+            Some(user) => {
+                let mut c = Command::new("setpriv");
+                c.args(["--reuid", user, "--regid", user, "--init-groups", "--"]);
+                c.arg(apache2());
+                c
+            }
+            None => Command::new(apache2()),
+        };
+        cmd.arg("-f")
             .arg(&self.conf)
             .args(args)
             .envs(self.env.iter().map(|(k, v)| (k, v)))
