@@ -256,3 +256,221 @@ fn without_root_the_module_checks_for_the_running_user_and_says_what_it_cannot_c
     assert_eq!(code, 200, "{body}");
     common::check_status("json", &body).expect("valid status JSON");
 }
+
+/// wrk's summary: requests, non-2xx/3xx responses, and socket errors (connect, read, write,
+/// timeout).
+#[derive(Debug, Default)]
+struct Load {
+    requests: u64,
+    non_2xx: u64,
+    errors: [u64; 4],
+}
+
+/// wrk at a low rate (2 connections, 20 ms between requests on each: about 100 requests per
+/// second) until stopped.
+struct Wrk(std::process::Child);
+
+impl Wrk {
+    fn start(a: &Apache, path: &str) -> Wrk {
+        let script = a.path("pace.lua");
+        std::fs::write(&script, "function delay() return 20 end\n").unwrap();
+        let child = std::process::Command::new("wrk")
+            .args(["-t1", "-c2", "-d600s", "--timeout", "5s", "-s"])
+            .arg(&script)
+            .arg(format!("http://127.0.0.1:{}{path}", a.port))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("wrk (make deps installs it)");
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        Wrk(child)
+    }
+
+    /// Stops wrk (SIGINT: it prints its summary) and reads the summary.
+    fn stop(mut self) -> Load {
+        // SAFETY: signalling our own child process.
+        unsafe { libc::kill(self.0.id() as i32, libc::SIGINT) };
+        let out = self.0.wait_with_output_ref();
+        let mut load = Load::default();
+        for line in out.lines() {
+            let line = line.trim();
+            if let Some(n) = line
+                .split(" requests in ")
+                .next()
+                .filter(|_| line.contains(" requests in "))
+            {
+                load.requests = n.trim().parse().unwrap_or(0);
+            } else if let Some(n) = line.strip_prefix("Non-2xx or 3xx responses:") {
+                load.non_2xx = n.trim().parse().unwrap_or(0);
+            } else if let Some(rest) = line.strip_prefix("Socket errors:") {
+                for (i, part) in rest.split(',').enumerate().take(4) {
+                    load.errors[i] = part
+                        .split_whitespace()
+                        .last()
+                        .and_then(|n| n.parse().ok())
+                        .unwrap_or(0);
+                }
+            }
+        }
+        assert!(load.requests > 0, "wrk reported no requests:\n{out}");
+        load
+    }
+}
+
+trait WaitText {
+    fn wait_with_output_ref(&mut self) -> String;
+}
+
+impl WaitText for std::process::Child {
+    fn wait_with_output_ref(&mut self) -> String {
+        let mut text = String::new();
+        if let Some(mut o) = self.stdout.take() {
+            std::io::Read::read_to_string(&mut o, &mut text).unwrap();
+        }
+        let _ = self.wait();
+        text
+    }
+}
+
+/// Requests a restart itself may drop: those in flight on each of wrk's 2 connections when the
+/// children are replaced. Anything beyond, or any wrong status, is a failure.
+fn assert_only_restart_drops(phase: &str, load: &Load, restarts: u64) {
+    let [connect, read, write, timeout] = load.errors;
+    eprintln!(
+        "{phase}: {} requests, {} non-2xx, socket errors connect {connect} read {read} write {write} timeout {timeout}",
+        load.requests, load.non_2xx
+    );
+    assert_eq!(load.non_2xx, 0, "{phase}: wrong statuses");
+    assert_eq!(
+        connect + timeout,
+        0,
+        "{phase}: the listener must never go away"
+    );
+    assert!(
+        read + write <= 2 * restarts,
+        "{phase}: more drops than in-flight requests"
+    );
+}
+
+/// What one run of the restart procedure measured.
+struct RestartRun {
+    graceful: Load,
+    full: Load,
+    /// The parent's (descriptors, shared mappings, RSS KiB) before, after the graceful restarts
+    /// and after the full ones.
+    parent: [(usize, usize, u64); 3],
+    seconds: [f64; 2],
+}
+
+/// 50 graceful restarts then 10 full ones, 100 ms apart, each phase under wrk. With `change`,
+/// the 26th graceful restart comes with a new requirement, which must be checked at once.
+fn restart_procedure(a: &mut Apache, change: bool) -> RestartRun {
+    let pause = std::time::Duration::from_millis(100);
+    for _ in 0..3 {
+        a.graceful();
+    }
+    let before = a.parent_resources();
+    let wrk = Wrk::start(a, "/index.html");
+    let t = std::time::Instant::now();
+    for i in 0..50 {
+        std::thread::sleep(pause);
+        if change && i == 25 {
+            let added = a.path("added");
+            a.config(&format!("DirGuardRequire {} access=rw", added.display()));
+            let offset = a.log().len();
+            a.graceful();
+            let lines = a.lines_since(offset, "DG01101");
+            assert_eq!(
+                lines.len(),
+                1,
+                "the new requirement after graceful: {}",
+                a.log()
+            );
+            assert!(lines[0].contains("/added'"), "{}", lines[0]);
+            let (_, json) = a.get_body("/dirguard-status?format=json");
+            let states = common::check_status("json", &json).unwrap();
+            assert!(
+                states.contains(&format!("failing {}", added.display())),
+                "{states}"
+            );
+            continue;
+        }
+        a.graceful();
+    }
+    let graceful_secs = t.elapsed().as_secs_f64();
+    let graceful = wrk.stop();
+    let mid = a.parent_resources();
+    let wrk = Wrk::start(a, "/index.html");
+    let t = std::time::Instant::now();
+    for _ in 0..10 {
+        std::thread::sleep(pause);
+        a.restart();
+    }
+    let full_secs = t.elapsed().as_secs_f64();
+    let full = wrk.stop();
+    assert_eq!(a.get("/index.html").0, 200);
+    RestartRun {
+        graceful,
+        full,
+        parent: [before, mid, a.parent_resources()],
+        seconds: [graceful_secs, full_secs],
+    }
+}
+
+#[test]
+fn fifty_graceful_and_ten_full_restarts_under_load_drop_nothing_extra_and_leak_nothing() {
+    const STATUS: &str = "<Location /dirguard-status>\n  SetHandler dirguard-status\n</Location>";
+    // The same procedure against the same Apache without the module: what restarts drop anyway.
+    let mut plain = Apache::new("restarts-plain");
+    plain.without_module().start();
+    let base = restart_procedure(&mut plain, false);
+    drop(plain);
+
+    let mut a = Apache::new("restarts-load");
+    let htdocs = a.path("htdocs");
+    a.config(&format!(
+        "DirGuardInterval 1\nDirGuardExplain 5xx\nDirGuardRequire {} access=r\n{STATUS}",
+        htdocs.display()
+    ))
+    .allow("DG01101")
+    .start();
+    let run = restart_procedure(&mut a, true);
+
+    for (who, r) in [("without the module", &base), ("with the module", &run)] {
+        eprintln!("{who}:");
+        assert_only_restart_drops("  50 graceful restarts", &r.graceful, 50);
+        assert_only_restart_drops("  10 full restarts", &r.full, 10);
+        let [before, mid, after] = r.parent;
+        eprintln!(
+            "  parent (fds, shared mappings, RSS KiB): before {before:?}, after 50 graceful {mid:?} \
+             ({:.1} s), after 10 full {after:?} ({:.1} s)",
+            r.seconds[0], r.seconds[1]
+        );
+    }
+    let [before, mid, after] = run.parent;
+    assert_eq!((mid.0, after.0), (before.0, before.0), "descriptors");
+    assert_eq!(
+        (mid.1, after.1),
+        (before.1, before.1),
+        "shared memory mappings"
+    );
+    assert!(
+        after.2 <= before.2 + 1024,
+        "RSS grew from {} to {} KiB",
+        before.2,
+        after.2
+    );
+    let log = a.log();
+    assert!(!log.contains("exit signal"), "a child crashed:\n{log}");
+    assert_eq!(
+        log.matches("DG01120").count(),
+        1 + 3 + 50 + 10,
+        "one check per generation"
+    );
+    let ipcs = std::process::Command::new("ipcs")
+        .arg("-m")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    assert!(!ipcs.contains("www-data"), "no System V segments: {ipcs}");
+}
