@@ -474,3 +474,327 @@ fn fifty_graceful_and_ten_full_restarts_under_load_drop_nothing_extra_and_leak_n
         .unwrap_or_default();
     assert!(!ipcs.contains("www-data"), "no System V segments: {ipcs}");
 }
+
+/// A tmpfs for a test, unmounted when dropped (also when the test fails).
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    /// None (and a clear message) where mounting is not permitted.
+    fn mount(at: &Path, opts: &str) -> Option<Tmpfs> {
+        mkdir(at, 0o755);
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", opts, "dirguard-test"])
+            .arg(at)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            eprintln!(
+                "SKIPPED (mounting a tmpfs is not permitted here): {}",
+                at.display()
+            );
+        }
+        ok.then(|| Tmpfs(at.to_path_buf()))
+    }
+
+    /// Remounts read-only or read-write, retrying while a writer holds a file open (EBUSY);
+    /// returns the number of attempts.
+    fn remount(&self, how: &str) -> u32 {
+        for attempt in 1..=500 {
+            let ok = std::process::Command::new("mount")
+                .args(["-o", &format!("remount,{how}")])
+                .arg(&self.0)
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            if ok {
+                return attempt;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        panic!("could not remount {} {how}", self.0.display());
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// Apache's error-log line shape: `[date] [module:level] [pid N(:tid N)] …`, one per line.
+fn is_apache_error_line(line: &str) -> bool {
+    let mut parts = line.splitn(4, "] [");
+    let (Some(date), Some(level), Some(pid)) = (parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
+    date.starts_with('[')
+        && date.len() == 32
+        && level.contains(':')
+        && level
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_:".contains(&b))
+        && pid.starts_with("pid ")
+        && !line.bytes().any(|b| b < 0x20 || b == 0x7f)
+}
+
+/// The storm-control group of an explanation line: its family (503 answered, under /guarded/,
+/// or explained) and the required directory it names.
+fn storm_group(line: &str, dirs: &[(&str, String)]) -> String {
+    let family = if line.contains(" /guarded/") {
+        assert!(
+            line.contains(": 503 for GET"),
+            "a 503 answer logged with another status: {line}"
+        );
+        "503"
+    } else {
+        "explain"
+    };
+    let which = dirs
+        .iter()
+        .find(|(_, p)| line.contains(&format!("'{p}'")) || line.contains(&format!(":{p})")))
+        .map_or("other", |(n, _)| n);
+    format!("{family}/{which}")
+}
+
+#[test]
+fn faults_under_load_keep_the_server_up_and_every_5xx_explained_within_storm_control() {
+    require_root!("mounting a tmpfs and changing ownership need root");
+    let secs: u64 = std::env::var("DIRGUARD_FAULTS_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(60);
+    let mut a = Apache::new("faults-load");
+    let uploads = a.path("htdocs/uploads");
+    let Some(fs) = Tmpfs::mount(&a.path("tmpfs"), "size=8m,mode=0755") else {
+        return;
+    };
+    let cache = a.path("tmpfs/cache");
+    for d in [&uploads, &cache] {
+        mkdir(d, 0o755);
+        common::sh(&format!("chown www-data:www-data '{}'", d.display()));
+    }
+    mkdir(&a.path("htdocs/guarded"), 0o755);
+    std::fs::write(a.path("htdocs/guarded/index.html"), "guarded\n").unwrap();
+    // The application: writes a file into the directory its PATH_INFO names; fails silently.
+    let script = format!(
+        "#!/bin/sh\nexec 2>/dev/null\ncase \"$PATH_INFO\" in\n  /uploads) d='{}' ;;\n  /cache) d='{}' ;;\n  *) exit 1 ;;\nesac\n\
+         f=\"$d/w.$$\"\necho data > \"$f\" || exit 1\nrm -f \"$f\"\nprintf 'Content-Type: text/plain\\r\\n\\r\\nstored\\n'\n",
+        uploads.display(),
+        cache.display()
+    );
+    let access_log = a.path("access.log");
+    a.cgi("w.cgi", &script)
+        .config(&format!(
+            "DirGuardInterval 1\nDirGuardExplain 5xx\n\
+             DirGuardRequire {} access=rw\nDirGuardRequire {} access=rw\n\
+             <Location /guarded/>\n  DirGuardOnFailure 503\n</Location>\n\
+             <Location /dirguard-status>\n  SetHandler dirguard-status\n</Location>\n\
+             LogFormat \"%t %>s %{{dirguard-cause}}n %U\" dg\nCustomLog {} dg\n\
+             MaxRequestWorkers 64\nServerLimit 64",
+            uploads.display(),
+            cache.display(),
+            access_log.display()
+        ))
+        .allow("DG01301")
+        .allow("DG01501")
+        .allow("DG01502")
+        .allow("DG01504")
+        .allow("End of script output before headers")
+        // MaxRequestWorkers reached (AH00484, AH00286, AH00161 by MPM): the load, not the module.
+        .allow("server reached MaxRequestWorkers setting")
+        .start();
+    let parent = a.pid().unwrap();
+    let lua = a.path("mix.lua");
+    std::fs::write(
+        &lua,
+        "local paths = {'/index.html', '/cgi-bin/w.cgi/uploads', '/cgi-bin/w.cgi/cache', '/guarded/index.html'}\n\
+         local i = 0\nrequest = function()\n  i = i + 1\n  return wrk.format('GET', paths[(i % #paths) + 1])\nend\n",
+    )
+    .unwrap();
+    let wrk = std::process::Command::new("wrk")
+        .args([
+            "-t2",
+            "-c64",
+            &format!("-d{secs}s"),
+            "--timeout",
+            "10s",
+            "-s",
+        ])
+        .arg(&lua)
+        .arg(format!("http://127.0.0.1:{}/", a.port))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("wrk (make deps installs it)");
+
+    // Each fault and each recovery lasts 3 s (three audits), so every one must be seen.
+    let start = std::time::Instant::now();
+    let at = |s: f64| {
+        let wait = std::time::Duration::from_secs_f64(s).saturating_sub(start.elapsed());
+        std::thread::sleep(wait);
+    };
+    let (mut cycles, mut remount_attempts) = (0u32, 0u32);
+    while (cycles as u64 + 1) * 6 <= secs {
+        let t = cycles as f64 * 6.0;
+        at(t);
+        let gone = a.path("htdocs/uploads.gone");
+        std::fs::rename(&uploads, &gone).unwrap();
+        std::fs::remove_dir_all(&gone).unwrap();
+        at(t + 1.5);
+        remount_attempts += fs.remount("ro");
+        at(t + 3.0);
+        // Recreated complete (owner and mode) under another name, then renamed into place, so
+        // no audit sees it half-made.
+        let fresh = a.path("htdocs/uploads.new");
+        mkdir(&fresh, 0o755);
+        common::sh(&format!("chown www-data:www-data '{}'", fresh.display()));
+        std::fs::rename(&fresh, &uploads).unwrap();
+        at(t + 4.5);
+        remount_attempts += fs.remount("rw");
+        cycles += 1;
+    }
+    let mut wrk = wrk;
+    let wrk_out = wrk.wait_with_output_ref();
+    let elapsed = start.elapsed().as_secs() + 1;
+    std::thread::sleep(std::time::Duration::from_millis(2500)); // the last recovery's audit
+
+    // The server stayed up: same parent, no child died of a signal, still serving.
+    assert_eq!(a.pid(), Some(parent));
+    assert_eq!(a.get("/index.html").0, 200);
+    let log = a.log();
+    assert!(!log.contains("exit signal"), "a child crashed");
+    assert!(
+        !log.contains("DG00001") && !log.contains("DG00002"),
+        "a panic was caught"
+    );
+
+    // Nothing garbled: every line is a whole line of Apache's.
+    for line in log.lines() {
+        assert!(
+            is_apache_error_line(line),
+            "garbled error-log line: {line:?}"
+        );
+    }
+    let access = std::fs::read_to_string(&access_log).unwrap();
+    let mut fives = 0u64;
+    let mut unexplained = Vec::new();
+    for line in access.lines() {
+        let mut f = line.splitn(5, ' ');
+        let (date, status, cause) = (
+            f.next().unwrap_or(""),
+            f.nth(1).unwrap_or(""),
+            f.next().unwrap_or(""),
+        );
+        assert!(
+            date.starts_with('[') && status.len() == 3,
+            "garbled access-log line: {line:?}"
+        );
+        if status.starts_with('5') {
+            fives += 1;
+            if cause == "-" {
+                unexplained.push(line.to_owned());
+            }
+        }
+    }
+    assert!(
+        unexplained.is_empty(),
+        "5xx without an explanation: {unexplained:?}"
+    );
+
+    // Every transition logged once: one FAILING and one RECOVERED per fault and recovery.
+    let u = uploads.display().to_string();
+    let c = cache.display().to_string();
+    let failing = |p: &str, what: &str| {
+        a.lines_with("DG01301")
+            .iter()
+            .filter(|l| l.contains(&format!("'{p}' {what}")))
+            .count()
+    };
+    let recovered = |p: &str| {
+        a.lines_with("DG01302")
+            .iter()
+            .filter(|l| l.contains(&format!("'{p}'")))
+            .count()
+    };
+    let transitions = [
+        failing(&u, "is missing"),
+        recovered(&u),
+        failing(&c, "is on a read-only filesystem"),
+        recovered(&c),
+    ];
+    assert_eq!(
+        transitions, [cycles as usize; 4],
+        "transitions (uploads FAILING/RECOVERED, cache FAILING/RECOVERED)"
+    );
+    assert_eq!(
+        a.lines_with("DG01301").len() + a.lines_with("DG01302").len(),
+        4 * cycles as usize
+    );
+
+    // Storm control: at most one full line per cause per second (two in one stamped second
+    // where the decision and the timestamp straddle a second boundary), and short lines only
+    // at the 1st, 10th, 100th… repeat.
+    let dirs = [("uploads", u.clone()), ("cache", c.clone())];
+    let mut full: BTreeMap<String, BTreeMap<String, u32>> = BTreeMap::new();
+    let mut short: BTreeMap<String, u32> = BTreeMap::new();
+    for line in log.lines() {
+        if line.contains("DG01504") {
+            *short.entry(storm_group(line, &dirs)).or_default() += 1;
+        } else if ["DG01501", "DG01502", "DG01503"]
+            .iter()
+            .any(|t| line.contains(t))
+        {
+            let second = line.get(1..20).unwrap_or("").to_owned();
+            *full
+                .entry(storm_group(line, &dirs))
+                .or_default()
+                .entry(second)
+                .or_default() += 1;
+        }
+    }
+    for (group, seconds) in &full {
+        let total: u32 = seconds.values().sum();
+        let most = seconds.values().max().copied().unwrap_or(0);
+        assert!(
+            total as u64 <= elapsed + 2,
+            "{group}: {total} full lines in {elapsed} s"
+        );
+        assert!(
+            most <= 2,
+            "{group}: {most} full lines stamped in one second"
+        );
+        let shorts = short.get(group).copied().unwrap_or(0);
+        assert!(
+            shorts <= 5 * (total + 1),
+            "{group}: {shorts} short lines for {total} full ones"
+        );
+    }
+
+    // The exact counts: every 5xx in the access log is counted on the status page.
+    let (_, metrics) = a.get_body("/dirguard-status?format=prometheus");
+    let parsed = common::check_status("prometheus", &metrics).unwrap();
+    let counted: f64 = parsed
+        .lines()
+        .filter(|l| {
+            l.starts_with("dirguard_explained_responses_total{") && l.contains("status=\"5")
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert_eq!(
+        counted as u64, fives,
+        "explained 5xx counted vs 5xx in the access log"
+    );
+
+    let lines_full: u32 = full.values().flat_map(|s| s.values()).sum();
+    let lines_short: u32 = short.values().sum();
+    eprintln!(
+        "{secs} s under wrk -c64 ({} requests in the access log): {cycles} cycles of remove/recreate and ro/rw \
+         (remount attempts {remount_attempts}); {fives} 5xx, all explained; {lines_full} full and {lines_short} short \
+         explanation lines; transitions {transitions:?}\nwrk: {}",
+        access.lines().count(),
+        wrk_out.lines().filter(|l| l.contains("requests in") || l.contains("Socket errors") || l.contains("Non-2xx")).collect::<Vec<_>>().join(" / ")
+    );
+}

@@ -162,8 +162,10 @@ fn answer_unavailable(
             record.fix
         )
     };
+    // r->status is not the answer yet (fixups runs before the handler): pass it.
     write_limited(
         r,
+        ffi::HTTP_SERVICE_UNAVAILABLE as c_int,
         shared.storm(key, unix_now().as_secs()),
         messages::EXPLAIN_UNAVAILABLE,
         Severity::Error,
@@ -184,6 +186,7 @@ fn storm_key(dir: &RequiredDir, kinds: u16) -> u64 {
 /// Writes the full line, a short repeat line, or nothing, as storm control decided.
 fn write_limited(
     r: *mut ffi::request_rec,
+    status: c_int,
     storm: Storm,
     tag: messages::Tag,
     severity: Severity,
@@ -199,8 +202,6 @@ fn write_limited(
             log::write(Sink::Request(r), severity, tag, &line);
         }
         Storm::Repeat { n, log: true } => {
-            // SAFETY: r is live.
-            let status = unsafe { (*r).status };
             log::write(
                 Sink::Request(r),
                 severity,
@@ -308,5 +309,5 @@ fn explain(
     } else {
         Severity::Error
     };
-    write_limited(last, storm, cause.tag(), severity, line, &note);
+    write_limited(last, status, storm, cause.tag(), severity, line, &note);
 }
