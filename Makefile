@@ -16,7 +16,7 @@ DEB_PACKAGES := apache2 apache2-dev libclang-dev acl curl python3 python3-jsonsc
                 python3-prometheus-client prometheus strace valgrind wrk
 
 .PHONY: all module panic-module deps test unit integration lint demo install clean bench microbench \
-        fuzz fuzz-tools
+        fuzz fuzz-tools memcheck
 
 all: module
 
@@ -77,6 +77,11 @@ clean:
 bench: deps module
 	bash tests/bench/run.sh
 	$(CARGO) bench --no-default-features --bench fast_path --target-dir target/microbench -- --noplot
+
+# valgrind memcheck over apache2 -X scenarios (event and prefork), plus a planted leak in the
+# test-panic build that must be caught; prints target/memcheck/findings.txt (docs/reliability.md).
+memcheck: deps module panic-module
+	bash tests/memcheck/run.sh
 
 # The per-request fast path alone (Apache-free core), quick to run after a change.
 microbench:

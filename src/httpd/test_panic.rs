@@ -1,7 +1,8 @@
 //! Test-only panic injection (cargo feature `test-panic`, never in the shipped module): proves
 //! that a panic inside a hook is contained. `DIRGUARD_TEST_PANIC=check_config|post_config` in
 //! the environment panics in that hook; a request whose URI contains `/dirguard-test-panic`
-//! panics in a fixups hook.
+//! panics in a fixups hook. `DIRGUARD_TEST_LEAK=post_config` leaks one allocation there, so
+//! `make memcheck` can show that it catches a leak in the module.
 
 #[cfg(feature = "test-panic")]
 mod enabled {
@@ -12,7 +13,12 @@ mod enabled {
     use std::os::raw::c_int;
 
     pub fn maybe(hook: &str) {
-        if std::env::var("DIRGUARD_TEST_PANIC").is_ok_and(|v| v.split(',').any(|h| h == hook)) {
+        let asked = |var: &str| std::env::var(var).is_ok_and(|v| v.split(',').any(|h| h == hook));
+        if asked("DIRGUARD_TEST_LEAK") {
+            // Forgotten on purpose: no pointer to it survives, so memcheck calls it lost.
+            std::mem::forget(std::hint::black_box(vec![0x5au8; 4096]));
+        }
+        if asked("DIRGUARD_TEST_PANIC") {
             panic!("test-panic requested in {hook}");
         }
     }
