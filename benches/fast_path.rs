@@ -40,7 +40,7 @@ fn fast_path(c: &mut Criterion) {
     let id = Identity::current_process();
     let file = base.join("missing/script.cgi");
     c.bench_function("failure path: diagnose with 10 in-scope directories", |b| {
-        b.iter(|| diagnose(black_box(&refs), Some(&file), &id))
+        b.iter(|| diagnose(black_box(&refs), Some(&file), 500, &id))
     });
     let _ = std::fs::remove_dir_all(&base);
 }

@@ -269,16 +269,46 @@ impl Cause {
 
 /// Finds the probable cause: a fresh check of the in-scope required directories, then the path
 /// of the requested file.
-pub fn diagnose(in_scope: &[&RequiredDir], filename: Option<&Path>, id: &Identity) -> Cause {
+pub fn diagnose(
+    in_scope: &[&RequiredDir],
+    filename: Option<&Path>,
+    status: i32,
+    id: &Identity,
+) -> Cause {
     let mut evaluator = Evaluator::new(id);
-    for (i, dir) in in_scope.iter().enumerate() {
-        if let Some(fault) = evaluator.evaluate(dir).into_iter().next() {
-            return Cause::Required { dir: i, fault };
-        }
-    }
-    let Some(file) = filename.filter(|f| f.is_absolute()) else {
-        return Cause::Nothing;
+    let file = filename.filter(|f| f.is_absolute());
+    // Which comes first: for a client error (4xx) about the requested file, the file's own path
+    // (a 404 for a file that does not exist is about that file, not about an unrelated failing
+    // directory), unless the file lies inside a failing required directory; for a server error
+    // (5xx) the application may have failed on any required directory, so those first.
+    let contains_file = |d: &RequiredDir| file.is_some_and(|f| f.starts_with(&d.path));
+    let failing = |evaluator: &mut Evaluator, only_containing: bool| {
+        in_scope.iter().enumerate().find_map(|(i, dir)| {
+            if only_containing && !contains_file(dir) {
+                return None;
+            }
+            let fault = evaluator.evaluate(dir).into_iter().next()?;
+            Some(Cause::Required { dir: i, fault })
+        })
     };
+    if !(400..500).contains(&status) {
+        if let Some(cause) = failing(&mut evaluator, false) {
+            return cause;
+        }
+        return file.map_or(Cause::Nothing, |f| diagnose_file(&mut evaluator, f, id));
+    }
+    if let Some(cause) = failing(&mut evaluator, true) {
+        return cause;
+    }
+    match file.map(|f| diagnose_file(&mut evaluator, f, id)) {
+        Some(Cause::Nothing) | None => failing(&mut evaluator, false).unwrap_or(Cause::Nothing),
+        Some(cause) => cause,
+    }
+}
+
+/// The cause found on the requested file's own path: a component the user cannot enter, a
+/// missing component, or the file itself unreadable.
+fn diagnose_file(evaluator: &mut Evaluator, file: &Path, id: &Identity) -> Cause {
     // Apache's walk leaves r->filename at the directory it could not enter ("…/private/"):
     // normalise it so that directory is named as such.
     let file: PathBuf = file.components().collect();
@@ -380,7 +410,7 @@ mod tests {
             },
         );
         let id = Identity::current_process();
-        let cause = diagnose(&[&d], Some(&base.join("cgi/upload.cgi")), &id);
+        let cause = diagnose(&[&d], Some(&base.join("cgi/upload.cgi")), 500, &id);
         assert!(
             matches!(
                 cause,
@@ -401,8 +431,20 @@ mod tests {
             cause.note(&[&d]),
             format!("missing:{}", base.join("uploads").display())
         );
+        // A 404 for a file outside the failing directory is about that file; one inside it is
+        // about the directory.
+        let cause = diagnose(&[&d], Some(&base.join("cgi/upload.cgi")), 404, &id);
+        assert!(
+            matches!(&cause, Cause::MissingComponent { component, .. } if component == &base.join("cgi")),
+            "{cause:?}"
+        );
+        let cause = diagnose(&[&d], Some(&base.join("uploads/a.jpg")), 404, &id);
+        assert!(matches!(cause, Cause::Required { dir: 0, .. }), "{cause:?}");
+        // A 4xx with nothing wrong on the file's path still names a failing directory in scope.
+        let cause = diagnose(&[&d], Some(&base), 403, &id);
+        assert!(matches!(cause, Cause::Required { dir: 0, .. }), "{cause:?}");
         // Without required directories, the file's path is walked.
-        let cause = diagnose(&[], Some(&base.join("cgi/upload.cgi")), &id);
+        let cause = diagnose(&[], Some(&base.join("cgi/upload.cgi")), 500, &id);
         assert_eq!(
             cause,
             Cause::MissingComponent {
@@ -427,7 +469,7 @@ mod tests {
             return;
         }
         // www-data is not the owner (the test runs as someone else).
-        let cause = diagnose(&[], Some(&f), &Identity::www_data());
+        let cause = diagnose(&[], Some(&f), 403, &Identity::www_data());
         let Cause::Unreadable { .. } = &cause else {
             panic!("{cause:?}")
         };
@@ -443,7 +485,7 @@ mod tests {
     #[test]
     fn nothing_found_is_said_plainly() {
         let id = Identity::current_process();
-        let cause = diagnose(&[], Some(Path::new("/")), &id);
+        let cause = diagnose(&[], Some(Path::new("/")), 500, &id);
         assert_eq!(cause, Cause::Nothing);
         assert!(cause
             .render(&[], &id)

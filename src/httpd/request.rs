@@ -276,7 +276,7 @@ fn explain(
     // SAFETY: live request; filename is null or NUL-terminated.
     let filename = unsafe { cstr_bytes((*last).filename) }
         .map(|b| Path::new(OsStr::from_bytes(b)).to_path_buf());
-    let cause = diagnose(&in_scope, filename.as_deref(), id);
+    let cause = diagnose(&in_scope, filename.as_deref(), status, id);
     let note = cause.note(&in_scope);
     set_note(orig, NOTE_CAUSE, &note);
     if last != orig {
