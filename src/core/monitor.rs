@@ -1,6 +1,11 @@
 //! Live monitoring: audit, compare with what was last published, publish, and say what changed.
 //! Each transition is reported once: FAILING for every fault that is new for a directory,
 //! RECOVERED when a failing directory passes again; nothing while a state persists.
+//!
+//! Every child runs `run_due` on a short tick; a lease in the shared region lets exactly one of
+//! them audit per interval, and the auditor always starts from the shared truth, so children
+//! coming and going (process reaping under changing load, a crash) never stop the audits or
+//! repeat a transition.
 
 use super::audit::Audit;
 use super::evaluator::AclCache;
@@ -26,8 +31,13 @@ pub struct Monitor {
     dirs: Vec<Arc<RequiredDir>>,
     id: Identity,
     shared: SharedState,
+    interval_ms: u64,
     auditor: Mutex<Auditor>,
 }
+
+/// How long an auditor holds the lease at most: a child that dies mid-audit delays the next
+/// audit by this much (an audit of 10,000 directories takes about 35 ms).
+const LEASE_HOLD_MS: u64 = 60_000;
 
 pub fn unix_now() -> Duration {
     SystemTime::now()
@@ -104,10 +114,13 @@ impl Monitor {
         }
         let all: Vec<(usize, DirRecord)> = published.iter().cloned().enumerate().collect();
         shared.publish(&all, &totals);
+        let interval_ms = interval_s.saturating_mul(1000);
+        shared.release_audit((now.as_millis() as u64).saturating_add(interval_ms));
         Monitor {
             dirs,
             id,
             shared,
+            interval_ms,
             auditor: Mutex::new(Auditor {
                 published: None,
                 acl_cache: AclCache::default(),
@@ -128,6 +141,21 @@ impl Monitor {
         &self.id
     }
 
+    /// Called by every child on each watchdog tick: audits when the interval has passed and no
+    /// other child got there first (the shared lease); otherwise returns at once with nothing.
+    pub fn run_due(&self) -> Vec<Line> {
+        let start_ms = unix_now().as_millis() as u64;
+        if !self.shared.try_lease_audit(start_ms, LEASE_HOLD_MS) {
+            return Vec::new();
+        }
+        let lines = self.run_once();
+        let end_ms = unix_now().as_millis() as u64;
+        // Keep the cadence from the start of this audit; never schedule in the past.
+        self.shared
+            .release_audit(start_ms.saturating_add(self.interval_ms).max(end_ms));
+        lines
+    }
+
     /// One audit cycle: returns the lines to log (transitions, and a warning when the audit
     /// took longer than the interval).
     pub fn run_once(&self) -> Vec<Line> {
@@ -135,7 +163,11 @@ impl Monitor {
             return Vec::new();
         };
         let auditor = &mut *auditor;
-        let prev = match auditor.published.take() {
+        // What this process published last is the previous state only if no other child has
+        // audited since; otherwise start from the shared truth.
+        let mine = auditor.published.take();
+        let current = self.shared.audits_total() == auditor.totals.audits_total;
+        let prev = match mine.filter(|_| current) {
             Some(p) => p,
             None => match self.shared.snapshot() {
                 Some((totals, recs)) => {
@@ -280,6 +312,51 @@ mod tests {
         assert_eq!(f.monitor.shared().health(0), Health::Healthy);
         let (totals, _) = f.monitor.shared().snapshot().unwrap();
         assert_eq!(totals.audits_total, 5);
+    }
+
+    /// Another child of the same generation: a copy of the monitor over the same region, with
+    /// its own memory of what it published (none yet).
+    fn sibling(m: &Monitor) -> Monitor {
+        Monitor {
+            dirs: m.dirs.clone(),
+            id: m.id.clone(),
+            shared: m.shared,
+            interval_ms: m.interval_ms,
+            auditor: Mutex::new(Auditor {
+                published: None,
+                acl_cache: AclCache::default(),
+                totals: Totals::default(),
+            }),
+        }
+    }
+
+    #[test]
+    fn children_take_turns_by_lease_and_log_each_transition_once() {
+        let f = fixture("lease", true);
+        let (a, b) = (&f.monitor, &sibling(&f.monitor));
+        // Seeded at startup: the first audit is due one interval (5 s) later, for nobody sooner.
+        assert_eq!(a.run_due(), vec![]);
+        assert_eq!(b.run_due(), vec![]);
+        assert_eq!(a.shared().audits_total(), 1, "no audit before it is due");
+        // Due now: exactly one of the two audits.
+        a.shared().release_audit(0);
+        std::fs::remove_dir(f.base.join("uploads")).unwrap();
+        let (la, lb) = (a.run_due(), b.run_due());
+        assert_eq!((la.len(), lb.len()), (1, 0), "{la:?} {lb:?}");
+        assert_eq!(a.shared().audits_total(), 2);
+        // The other child audits next, from the shared state: the fault is not new to it.
+        a.shared().release_audit(0);
+        assert_eq!(
+            b.run_due(),
+            vec![],
+            "still failing: no repeat from another child"
+        );
+        std::fs::create_dir(f.base.join("uploads")).unwrap();
+        a.shared().release_audit(0);
+        let lines = a.run_due();
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert_eq!(lines[0].tag, messages::MONITOR_RECOVERED);
+        assert_eq!(a.shared().audits_total(), 4);
     }
 
     #[test]

@@ -48,6 +48,10 @@ struct Header {
     repairs_total: AtomicU64,
     last_audit_unix_us: AtomicU64,
     last_audit_duration_us: AtomicU64,
+    /// The audit lease (unix ms): no child may start an audit before this time. A child that
+    /// starts one moves it far ahead (`try_lease_audit`), and moves it to the next due time
+    /// when done (`release_audit`).
+    audit_lease_ms: AtomicU64,
 }
 
 #[repr(C)]
@@ -262,6 +266,37 @@ impl SharedState {
             power *= 10;
         }
         Storm::Repeat { n, log: power == n }
+    }
+
+    /// Takes the audit lease when the next audit is due (`now_ms` at or past the lease), holding
+    /// it until `now_ms + hold_ms`; false when it is not due or another process took it first.
+    /// Every child's watchdog asks; exactly one audits per due time, and if that child dies
+    /// mid-audit the lease runs out and another takes over.
+    pub fn try_lease_audit(&self, now_ms: u64, hold_ms: u64) -> bool {
+        let lease = &self.header().audit_lease_ms;
+        let current = lease.load(Ordering::Acquire);
+        now_ms >= current
+            && lease
+                .compare_exchange(
+                    current,
+                    now_ms.saturating_add(hold_ms),
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                )
+                .is_ok()
+    }
+
+    /// Ends the lease: the next audit is due at `next_due_ms`.
+    pub fn release_audit(&self, next_due_ms: u64) {
+        self.header()
+            .audit_lease_ms
+            .store(next_due_ms, Ordering::Release);
+    }
+
+    /// The number of audits published so far (a child compares it with its own count to learn
+    /// whether another child has audited since).
+    pub fn audits_total(&self) -> u64 {
+        self.header().audits_total.load(Ordering::Acquire)
     }
 
     /// Lays out a fresh region: every directory Unknown, counters zero.
@@ -534,6 +569,30 @@ mod tests {
         s.count_explained(99, 0);
         s.count_explained(500, 99);
         assert_eq!(s.explained(), vec![(500, 0, 7), (503, 12, 1)]);
+    }
+
+    #[test]
+    fn the_audit_lease_admits_one_auditor_per_due_time() {
+        let mut mem = region(1);
+        // SAFETY: the Vec is large enough and outlives the view.
+        let s = unsafe { SharedState::init(mem.as_mut_ptr().cast(), 1, 1) };
+        s.release_audit(1_000);
+        assert!(!s.try_lease_audit(999, 60_000), "not due yet");
+        assert!(s.try_lease_audit(1_000, 60_000), "due");
+        assert!(!s.try_lease_audit(1_001, 60_000), "held by the first");
+        assert!(
+            s.try_lease_audit(61_000, 60_000),
+            "a holder that died lets go after the hold"
+        );
+        s.release_audit(62_000);
+        // Many threads at the due time: exactly one wins.
+        let winners: usize = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| scope.spawn(|| usize::from(s.try_lease_audit(62_000, 60_000))))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).sum()
+        });
+        assert_eq!(winners, 1);
     }
 
     #[test]
