@@ -3,9 +3,9 @@
 //! root, and restarts under load neither fail requests nor leak.
 
 mod common;
-use common::Apache;
+use common::{mkdir, Apache, Tmpfs};
 use std::collections::BTreeMap;
-use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
+use std::os::unix::fs::{symlink, MetadataExt};
 use std::path::{Path, PathBuf};
 
 /// Every entry under `root`: (type, uid, gid, mode), symlinks not followed.
@@ -31,11 +31,6 @@ fn tree(root: &Path) -> BTreeMap<PathBuf, (char, u32, u32, u32)> {
         }
     }
     out
-}
-
-fn mkdir(p: &Path, mode: u32) {
-    std::fs::create_dir_all(p).unwrap();
-    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
 }
 
 #[test]
@@ -473,55 +468,6 @@ fn fifty_graceful_and_ten_full_restarts_under_load_drop_nothing_extra_and_leak_n
         .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
         .unwrap_or_default();
     assert!(!ipcs.contains("www-data"), "no System V segments: {ipcs}");
-}
-
-/// A tmpfs for a test, unmounted when dropped (also when the test fails).
-struct Tmpfs(PathBuf);
-
-impl Tmpfs {
-    /// None (and a clear message) where mounting is not permitted.
-    fn mount(at: &Path, opts: &str) -> Option<Tmpfs> {
-        mkdir(at, 0o755);
-        let ok = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", opts, "dirguard-test"])
-            .arg(at)
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            eprintln!(
-                "SKIPPED (mounting a tmpfs is not permitted here): {}",
-                at.display()
-            );
-        }
-        ok.then(|| Tmpfs(at.to_path_buf()))
-    }
-
-    /// Remounts read-only or read-write, retrying while a writer holds a file open (EBUSY);
-    /// returns the number of attempts.
-    fn remount(&self, how: &str) -> u32 {
-        for attempt in 1..=500 {
-            let ok = std::process::Command::new("mount")
-                .args(["-o", &format!("remount,{how}")])
-                .arg(&self.0)
-                .stderr(std::process::Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success());
-            if ok {
-                return attempt;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
-        panic!("could not remount {} {how}", self.0.display());
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount")
-            .arg("-l")
-            .arg(&self.0)
-            .status();
-    }
 }
 
 /// Apache's error-log line shape: `[date] [module:level] [pid N(:tid N)] …`, one per line.

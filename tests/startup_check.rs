@@ -3,14 +3,8 @@
 //! attacks; bad input.
 
 mod common;
-use common::{fix_of, mode_of, sh, Apache};
+use common::{fix_of, mkdir, mode_of, sh, Apache, Tmpfs};
 use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
-use std::path::Path;
-
-fn mkdir(p: &Path, mode: u32) {
-    std::fs::create_dir_all(p).unwrap();
-    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
-}
 
 /// Starts with one requirement, expects exactly one line with `tag` (and no other fault), pastes
 /// its fix, restarts and expects a clean check. Returns the fault line.
@@ -199,44 +193,18 @@ fn declared_owner_group_and_mode_are_each_reported_and_fixed() {
     );
 }
 
-/// Mounts a small tmpfs for a test; None (and a clear message) where mounting is not permitted.
-fn tmpfs(at: &Path, opts: &str) -> Option<()> {
-    mkdir(at, 0o755);
-    let ok = std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "-o", opts, "dirguard-test"])
-        .arg(at)
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    if !ok {
-        eprintln!(
-            "SKIPPED (mounting a tmpfs is not permitted here): {}",
-            at.display()
-        );
-    }
-    ok.then_some(())
-}
-
-fn umount(at: &Path) {
-    let _ = std::process::Command::new("umount")
-        .arg("-l")
-        .arg(at)
-        .status();
-}
-
 #[test]
 fn a_read_only_mount_is_reported_for_rw_and_fixed_by_remount() {
     require_root!("mounting a tmpfs needs root");
     let mut a = Apache::new("readonly");
     let mnt = a.path("mnt");
-    if tmpfs(&mnt, "size=1m,mode=0777").is_none() {
+    let Some(fs) = Tmpfs::mount(&mnt, "size=1m,mode=0777") else {
         return;
-    }
-    sh(&format!("mount -o remount,ro '{}'", mnt.display()));
+    };
+    fs.remount("ro");
     let line =
         fault_is_fixed_by_its_command(&mut a, &format!("{} access=rw", mnt.display()), "DG01109");
     a.stop();
-    umount(&mnt);
     assert!(
         line.contains(&format!("fix: mount -o remount,rw '{}'", mnt.display())),
         "{line}"
@@ -248,9 +216,9 @@ fn too_little_space_and_too_few_inodes_say_what_to_do() {
     require_root!("mounting a tmpfs needs root");
     let mut a = Apache::new("full");
     let mnt = a.path("mnt");
-    if tmpfs(&mnt, "size=1m,nr_inodes=64,mode=0777").is_none() {
+    let Some(_fs) = Tmpfs::mount(&mnt, "size=1m,nr_inodes=64,mode=0777") else {
         return;
-    }
+    };
     a.config(&format!(
         "DirGuardRequire {} access=rw min-free=10M min-inodes=1000",
         mnt.display()
@@ -260,7 +228,6 @@ fn too_little_space_and_too_few_inodes_say_what_to_do() {
     .start();
     let log = a.log();
     a.stop();
-    umount(&mnt);
     let space = log
         .lines()
         .find(|l| l.contains("DG01110"))

@@ -533,3 +533,58 @@ pub fn check_status(kind: &str, body: &str) -> Result<String, String> {
         ))
     }
 }
+
+/// Creates a directory (and its parents) with exactly this mode.
+pub fn mkdir(p: &Path, mode: u32) {
+    std::fs::create_dir_all(p).unwrap();
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// A tmpfs for a test, unmounted when dropped (also when the test fails).
+pub struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    /// None (and a clear message) where mounting is not permitted.
+    pub fn mount(at: &Path, opts: &str) -> Option<Tmpfs> {
+        mkdir(at, 0o755);
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", opts, "dirguard-test"])
+            .arg(at)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            eprintln!(
+                "SKIPPED (mounting a tmpfs is not permitted here): {}",
+                at.display()
+            );
+        }
+        ok.then(|| Tmpfs(at.to_path_buf()))
+    }
+
+    /// Remounts read-only or read-write, retrying while a writer holds a file open (EBUSY);
+    /// returns the number of attempts.
+    pub fn remount(&self, how: &str) -> u32 {
+        for attempt in 1..=500 {
+            let ok = std::process::Command::new("mount")
+                .args(["-o", &format!("remount,{how}")])
+                .arg(&self.0)
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            if ok {
+                return attempt;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        panic!("could not remount {} {how}", self.0.display());
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
