@@ -3,9 +3,10 @@
 //! RECOVERED when a failing directory passes again; nothing while a state persists.
 //!
 //! Every child runs `run_due` on a short tick; a lease in the shared region lets exactly one of
-//! them audit per interval, and the auditor always starts from the shared truth, so children
-//! coming and going (process reaping under changing load, a crash) never stop the audits or
-//! repeat a transition.
+//! them audit per interval. The child that audited last keeps the turn (its caches stay warm);
+//! when it is gone another steps in within two ticks, starting from the shared truth, so
+//! children coming and going (process reaping under changing load, a crash) never stop the
+//! audits or repeat a transition.
 
 use super::audit::Audit;
 use super::evaluator::AclCache;
@@ -32,12 +33,20 @@ pub struct Monitor {
     id: Identity,
     shared: SharedState,
     interval_ms: u64,
+    /// Who this monitor audits as in the lease: its process id, or (tests) a chosen one.
+    auditor_id: Option<u64>,
     auditor: Mutex<Auditor>,
 }
 
 /// How long an auditor holds the lease at most: a child that dies mid-audit delays the next
 /// audit by this much (an audit of 10,000 directories takes about 35 ms).
 const LEASE_HOLD_MS: u64 = 60_000;
+
+/// How often each child asks whether an audit is due: a quarter of the interval, between 100 ms
+/// and 1 s. A tick that is not due costs one atomic load.
+pub fn tick_ms(interval_s: u64) -> u64 {
+    (interval_s.saturating_mul(250)).clamp(100, 1_000)
+}
 
 pub fn unix_now() -> Duration {
     SystemTime::now()
@@ -121,6 +130,7 @@ impl Monitor {
             id,
             shared,
             interval_ms,
+            auditor_id: None,
             auditor: Mutex::new(Auditor {
                 published: None,
                 acl_cache: AclCache::default(),
@@ -145,7 +155,15 @@ impl Monitor {
     /// other child got there first (the shared lease); otherwise returns at once with nothing.
     pub fn run_due(&self) -> Vec<Line> {
         let start_ms = unix_now().as_millis() as u64;
-        if !self.shared.try_lease_audit(start_ms, LEASE_HOLD_MS) {
+        // The last auditor gets two ticks to take its turn before another child steps in.
+        let grace_ms = 2 * tick_ms(self.interval_ms / 1000);
+        let me = self
+            .auditor_id
+            .unwrap_or_else(|| u64::from(std::process::id()));
+        if !self
+            .shared
+            .try_lease_audit(start_ms, LEASE_HOLD_MS, me, grace_ms)
+        {
             return Vec::new();
         }
         let lines = self.run_once();
@@ -322,6 +340,7 @@ mod tests {
             id: m.id.clone(),
             shared: m.shared,
             interval_ms: m.interval_ms,
+            auditor_id: Some(u64::from(std::process::id()) + 1),
             auditor: Mutex::new(Auditor {
                 published: None,
                 acl_cache: AclCache::default(),
@@ -334,25 +353,33 @@ mod tests {
     fn children_take_turns_by_lease_and_log_each_transition_once() {
         let f = fixture("lease", true);
         let (a, b) = (&f.monitor, &sibling(&f.monitor));
+        let grace = 2 * tick_ms(5);
         // Seeded at startup: the first audit is due one interval (5 s) later, for nobody sooner.
         assert_eq!(a.run_due(), vec![]);
         assert_eq!(b.run_due(), vec![]);
         assert_eq!(a.shared().audits_total(), 1, "no audit before it is due");
         // Due now: exactly one of the two audits.
-        a.shared().release_audit(0);
+        let now = || unix_now().as_millis() as u64;
+        a.shared().release_audit(now());
         std::fs::remove_dir(f.base.join("uploads")).unwrap();
         let (la, lb) = (a.run_due(), b.run_due());
         assert_eq!((la.len(), lb.len()), (1, 0), "{la:?} {lb:?}");
         assert_eq!(a.shared().audits_total(), 2);
-        // The other child audits next, from the shared state: the fault is not new to it.
-        a.shared().release_audit(0);
+        // Due again: a keeps its turn while it lives...
+        a.shared().release_audit(now());
+        assert_eq!(b.run_due(), vec![]);
+        assert_eq!(a.shared().audits_total(), 2, "b waits for a's grace");
+        // ...and when a is gone, b steps in after the grace, from the shared state: the fault
+        // is not new to it.
+        a.shared().release_audit(now() - grace);
         assert_eq!(
             b.run_due(),
             vec![],
             "still failing: no repeat from another child"
         );
+        assert_eq!(a.shared().audits_total(), 3);
         std::fs::create_dir(f.base.join("uploads")).unwrap();
-        a.shared().release_audit(0);
+        a.shared().release_audit(now() - grace);
         let lines = a.run_due();
         assert_eq!(lines.len(), 1, "{lines:?}");
         assert_eq!(lines[0].tag, messages::MONITOR_RECOVERED);

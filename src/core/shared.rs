@@ -52,6 +52,9 @@ struct Header {
     /// starts one moves it far ahead (`try_lease_audit`), and moves it to the next due time
     /// when done (`release_audit`).
     audit_lease_ms: AtomicU64,
+    /// The process that ran the last audit (0: none yet). It keeps the turn while it lives, so
+    /// one child's caches stay warm, as with a singleton.
+    auditor_pid: AtomicU64,
 }
 
 #[repr(C)]
@@ -268,22 +271,31 @@ impl SharedState {
         Storm::Repeat { n, log: power == n }
     }
 
-    /// Takes the audit lease when the next audit is due (`now_ms` at or past the lease), holding
-    /// it until `now_ms + hold_ms`; false when it is not due or another process took it first.
+    /// Takes the audit lease for process `me` when the next audit is due (`now_ms` at or past the
+    /// lease), holding it until `now_ms + hold_ms`; false when it is not due or another process
+    /// took it first. The process that ran the last audit keeps the turn: the others wait
+    /// `grace_ms` past the due time before they step in (it has exited, or is stopping).
     /// Every child's watchdog asks; exactly one audits per due time, and if that child dies
     /// mid-audit the lease runs out and another takes over.
-    pub fn try_lease_audit(&self, now_ms: u64, hold_ms: u64) -> bool {
-        let lease = &self.header().audit_lease_ms;
-        let current = lease.load(Ordering::Acquire);
-        now_ms >= current
-            && lease
+    pub fn try_lease_audit(&self, now_ms: u64, hold_ms: u64, me: u64, grace_ms: u64) -> bool {
+        let h = self.header();
+        let current = h.audit_lease_ms.load(Ordering::Acquire);
+        let last = h.auditor_pid.load(Ordering::Acquire);
+        let my_turn = last == 0 || last == me || now_ms >= current.saturating_add(grace_ms);
+        let taken = now_ms >= current
+            && my_turn
+            && h.audit_lease_ms
                 .compare_exchange(
                     current,
                     now_ms.saturating_add(hold_ms),
                     Ordering::AcqRel,
                     Ordering::Acquire,
                 )
-                .is_ok()
+                .is_ok();
+        if taken {
+            h.auditor_pid.store(me, Ordering::Release);
+        }
+        taken
     }
 
     /// Ends the lease: the next audit is due at `next_due_ms`.
@@ -576,19 +588,41 @@ mod tests {
         let mut mem = region(1);
         // SAFETY: the Vec is large enough and outlives the view.
         let s = unsafe { SharedState::init(mem.as_mut_ptr().cast(), 1, 1) };
+        let (hold, grace) = (60_000, 500);
         s.release_audit(1_000);
-        assert!(!s.try_lease_audit(999, 60_000), "not due yet");
-        assert!(s.try_lease_audit(1_000, 60_000), "due");
-        assert!(!s.try_lease_audit(1_001, 60_000), "held by the first");
+        assert!(!s.try_lease_audit(999, hold, 7, grace), "not due yet");
         assert!(
-            s.try_lease_audit(61_000, 60_000),
-            "a holder that died lets go after the hold"
+            s.try_lease_audit(1_000, hold, 7, grace),
+            "due, and nobody audited yet"
         );
-        s.release_audit(62_000);
-        // Many threads at the due time: exactly one wins.
+        assert!(
+            !s.try_lease_audit(1_001, hold, 8, grace),
+            "held by the first"
+        );
+        // The last auditor keeps its turn; another child steps in only after the grace.
+        s.release_audit(2_000);
+        assert!(!s.try_lease_audit(2_000, hold, 8, grace), "7's turn");
+        assert!(s.try_lease_audit(2_000, hold, 7, grace), "7 keeps the turn");
+        s.release_audit(3_000);
+        assert!(
+            !s.try_lease_audit(3_499, hold, 8, grace),
+            "7 may still come"
+        );
+        assert!(
+            s.try_lease_audit(3_500, hold, 8, grace),
+            "7 is gone: 8 steps in"
+        );
+        assert!(
+            s.try_lease_audit(3_500 + hold + grace, hold, 9, grace),
+            "a holder that died mid-audit lets go after the hold"
+        );
+        // Many children at once past the grace: exactly one wins.
+        s.release_audit(200_000);
         let winners: usize = std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..8)
-                .map(|_| scope.spawn(|| usize::from(s.try_lease_audit(62_000, 60_000))))
+            let handles: Vec<_> = (10..18)
+                .map(|me| {
+                    scope.spawn(move || usize::from(s.try_lease_audit(201_000, hold, me, grace)))
+                })
                 .collect();
             handles.into_iter().map(|h| h.join().unwrap()).sum()
         });

@@ -131,11 +131,9 @@ fn register_watchdog(
     true
 }
 
-/// How often each child's watchdog asks whether an audit is due: a quarter of the interval,
-/// between 100 ms and 1 s, so an audit starts at most that long after it is due. A tick that is
-/// not due costs one atomic load.
+/// The watchdog tick in microseconds (`core::monitor::tick_ms`).
 fn tick_us(interval_s: u32) -> i64 {
-    (i64::from(interval_s) * 250_000).clamp(100_000, 1_000_000)
+    crate::core::monitor::tick_ms(u64::from(interval_s)) as i64 * 1000
 }
 
 unsafe extern "C" fn on_watchdog(
