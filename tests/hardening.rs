@@ -310,8 +310,10 @@ impl Wrk {
     }
 }
 
-/// Requests a restart itself may drop: those in flight on each of wrk's 2 connections when the
-/// children are replaced. Anything beyond, or any wrong status, is a failure.
+/// Requests a restart itself may drop: on each of wrk's 2 connections, the one in flight when the
+/// children are replaced and, rarely, the one sent on the reconnection if a child that is just
+/// shutting down accepted it (21 drops over 10 full restarts, seen with the module on event and
+/// without it on worker). Anything beyond, or any wrong status, is a failure.
 fn assert_only_restart_drops(phase: &str, load: &Load, restarts: u64) {
     let [connect, read, write, timeout] = load.errors;
     eprintln!(
@@ -325,8 +327,8 @@ fn assert_only_restart_drops(phase: &str, load: &Load, restarts: u64) {
         "{phase}: the listener must never go away"
     );
     assert!(
-        read + write <= 2 * restarts,
-        "{phase}: more drops than in-flight requests"
+        read + write <= 2 * 2 * restarts,
+        "{phase}: more drops than a restart causes"
     );
 }
 
@@ -657,20 +659,12 @@ fn faults_under_load_keep_the_server_up_and_every_5xx_explained_within_storm_con
             .filter(|l| l.contains(&format!("'{p}'")))
             .count()
     };
-    let transitions = [
-        failing(&u, "is missing"),
-        recovered(&u),
-        failing(&c, "is on a read-only filesystem"),
-        recovered(&c),
-    ];
-    assert_eq!(
-        transitions, [cycles as usize; 4],
-        "transitions (uploads FAILING/RECOVERED, cache FAILING/RECOVERED)"
-    );
-    // And nothing logged twice: in log order, a fault of a directory is FAILING at most once
-    // until that directory is RECOVERED. (Another fault kind that really appeared for a moment,
-    // say a failed statvfs during a remount, is a transition of its own: shown, not an error.)
+    // In log order, per directory: a fault is FAILING at most once until the directory is
+    // RECOVERED, and every episode (from the first FAILING to the RECOVERED) ends. Another fault
+    // kind that really appeared for a moment, say a failed statvfs during a remount, is a
+    // transition of its own: shown, not an error, and its episode must end too.
     let mut active: std::collections::BTreeSet<(String, String)> = Default::default();
+    let mut episodes: BTreeMap<&str, usize> = BTreeMap::new();
     let mut others = Vec::new();
     for line in log.lines() {
         for (p, name) in [(&u, "uploads"), (&c, "cache")] {
@@ -679,6 +673,10 @@ fn faults_under_load_keep_the_server_up_and_every_5xx_explained_within_storm_con
                 continue;
             };
             if line.contains("DG01302") {
+                assert!(
+                    active.iter().any(|(dir, _)| dir == name),
+                    "RECOVERED without a fault: {line}"
+                );
                 active.retain(|(dir, _)| dir != name);
             } else if line.contains("DG01301") {
                 let kind = rest
@@ -686,6 +684,9 @@ fn faults_under_load_keep_the_server_up_and_every_5xx_explained_within_storm_con
                     .take(3)
                     .collect::<Vec<_>>()
                     .join(" ");
+                if !active.iter().any(|(dir, _)| dir == name) {
+                    *episodes.entry(name).or_default() += 1;
+                }
                 let fresh = active.insert((name.to_owned(), kind.clone()));
                 assert!(fresh, "logged twice without a recovery: {line}");
                 if !kind.starts_with("is missing") && !kind.starts_with("is on a") {
@@ -694,6 +695,24 @@ fn faults_under_load_keep_the_server_up_and_every_5xx_explained_within_storm_con
             }
         }
     }
+    assert!(active.is_empty(), "faults never recovered: {active:?}");
+    let transitions = [
+        failing(&u, "is missing"),
+        recovered(&u),
+        failing(&c, "is on a read-only filesystem"),
+        recovered(&c),
+    ];
+    let n = cycles as usize;
+    assert_eq!(
+        [transitions[0], transitions[2]],
+        [n, n],
+        "one FAILING per fault: {transitions:?} (uploads FAILING/RECOVERED, cache FAILING/RECOVERED)"
+    );
+    assert_eq!(
+        [transitions[1], transitions[3]],
+        [episodes["uploads"], episodes["cache"]],
+        "one RECOVERED per episode: {transitions:?}"
+    );
     if !others.is_empty() {
         eprintln!("other transitions seen:\n{}", others.join("\n"));
     }

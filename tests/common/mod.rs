@@ -15,6 +15,9 @@ use std::time::{Duration, Instant};
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
+/// What every MPM logs (at notice, so whatever the LogLevel) once a generation is up.
+const RESUMED: &str = "resuming normal operations";
+
 pub fn apache2() -> String {
     std::env::var("APACHE2").unwrap_or_else(|_| "/usr/sbin/apache2".into())
 }
@@ -270,8 +273,13 @@ impl Apache {
         )
     }
 
-    /// Starts the server and waits until it answers; Err carries apache2's output and the log.
+    /// Starts the server and waits until its generation is up: it answers, has written its pid
+    /// file and has logged that it resumed normal operations. (The listener answers from the
+    /// first configuration pass on, before the daemon has finished its second one; a restart
+    /// signalled in between would be counted against the wrong generation.) Err carries
+    /// apache2's output and the log.
     pub fn try_start(&mut self) -> Result<(), String> {
+        let resumed = self.log().matches(RESUMED).count();
         let out = self.run(&["-k", "start"]);
         let text = format!(
             "{}{}",
@@ -284,7 +292,10 @@ impl Apache {
         self.running = true;
         let deadline = Instant::now() + Duration::from_secs(15);
         while Instant::now() < deadline {
-            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() && self.pid().is_some() {
+            if self.log().matches(RESUMED).count() > resumed
+                && TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+                && self.pid().is_some()
+            {
                 return Ok(());
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -333,11 +344,11 @@ impl Apache {
     }
 
     fn restart_with(&mut self, how: &str) {
-        let before = self.log().matches("resuming normal operations").count();
+        let before = self.log().matches(RESUMED).count();
         self.signal(how);
         let deadline = Instant::now() + Duration::from_secs(15);
         while Instant::now() < deadline {
-            if self.log().matches("resuming normal operations").count() > before
+            if self.log().matches(RESUMED).count() > before
                 && TcpStream::connect(("127.0.0.1", self.port)).is_ok()
             {
                 return;
