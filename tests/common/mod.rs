@@ -72,12 +72,32 @@ pub fn panic_module_path() -> PathBuf {
     p
 }
 
+/// A port for a test server, below the kernel's ephemeral range. A port from `bind(:0)` is
+/// ephemeral: once released, the clients of a concurrent load test (wrk reconnecting thousands
+/// of times) can take it as their local port before Apache binds it (EADDRINUSE). Each test
+/// process walks its own stretch of the range, and a port is used only if it binds now.
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<usize>().ok())
+        .unwrap_or(32768);
+    let (first, span) = (10_000, low.saturating_sub(10_000));
+    if span < 1000 {
+        return TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+    }
+    let start = (std::process::id() as usize * 97) % span;
+    for _ in 0..span {
+        let port = (first + (start + NEXT.fetch_add(1, Ordering::Relaxed)) % span) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port between {first} and {low}");
 }
 
 pub struct Apache {
