@@ -12,7 +12,7 @@ PANIC_MODULE := target/test-panic/release/libmod_dirguard.so
 # for the ACL tests, curl for the demo, real parsers for the status formats (jsonschema,
 # prometheus_client), promtool (package prometheus) for the alert rules, strace for the
 # no-extra-syscall test and the benchmark, valgrind and wrk for the benchmark.
-DEB_PACKAGES := apache2 apache2-dev libclang-dev acl curl python3 python3-jsonschema \
+DEB_PACKAGES := apache2 apache2-dev libclang-dev acl curl gdb python3 python3-jsonschema \
                 python3-prometheus-client prometheus strace valgrind wrk
 
 .PHONY: all module panic-module deps test unit integration lint demo install clean bench microbench \
