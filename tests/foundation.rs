@@ -96,6 +96,50 @@ fn graceful_and_full_restarts_rerun_the_check_and_keep_serving() {
     a.assert_no_child_crash_in_module();
 }
 
+/// The positive control of `assert_no_child_crash_in_module`: a child that really crashes inside
+/// the module (SIGSEGV raised in a fixups hook of the test-panic build) must be attributed to it
+/// from its core, and the check must fail the test.
+#[test]
+fn a_child_crash_inside_the_module_is_attributed_to_it_from_its_core() {
+    let pattern = std::fs::read_to_string("/proc/sys/kernel/core_pattern").unwrap_or_default();
+    let gdb = std::process::Command::new("gdb")
+        .arg("--version")
+        .output()
+        .is_ok();
+    if pattern.starts_with('|') || !gdb {
+        eprintln!(
+            "skipped: this machine writes no core files here (core_pattern {pattern:?}, gdb {gdb})"
+        );
+        return;
+    }
+    let mut a = Apache::new("segv");
+    a.use_module(common::panic_module_path()).start();
+    let (status, _) = a.get("/dirguard-test-segv");
+    assert_eq!(status, 0, "the child died before answering");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !a.log().contains("exit signal") && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(
+        a.log().contains("exit signal Segmentation fault"),
+        "{}",
+        a.log()
+    );
+    let verdict = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        a.assert_no_child_crash_in_module()
+    }));
+    let message = verdict.expect_err("a crash inside the module must fail the check");
+    let message = message
+        .downcast_ref::<String>()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        message.contains("a child crashed inside mod_dirguard") && message.contains("test_panic"),
+        "{message}"
+    );
+    assert_eq!(a.get("/index.html").0, 200, "the parent replaced the child");
+}
+
 #[test]
 fn a_panic_in_a_request_hook_is_contained_and_the_server_keeps_serving() {
     let mut a = Apache::new("panic-request");

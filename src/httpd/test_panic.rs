@@ -2,7 +2,9 @@
 //! that a panic inside a hook is contained. `DIRGUARD_TEST_PANIC=check_config|post_config` in
 //! the environment panics in that hook; a request whose URI contains `/dirguard-test-panic`
 //! panics in a fixups hook. `DIRGUARD_TEST_LEAK=post_config` leaks one allocation there, so
-//! `make memcheck` can show that it catches a leak in the module.
+//! `make memcheck` can show that it catches a leak in the module. A request whose URI contains
+//! `/dirguard-test-segv` raises SIGSEGV in the fixups hook, so the integration tests can show
+//! that they attribute a child's crash inside the module from its core.
 
 #[cfg(feature = "test-panic")]
 mod enabled {
@@ -40,6 +42,16 @@ mod enabled {
                         .any(|w| w == TRIGGER)
                 {
                     panic!("test-panic requested by the request URI");
+                }
+                const SEGV: &[u8] = b"/dirguard-test-segv";
+                if !uri.is_null()
+                    && unsafe { CStr::from_ptr(uri) }
+                        .to_bytes()
+                        .windows(SEGV.len())
+                        .any(|w| w == SEGV)
+                {
+                    // SAFETY: deliberately ends this child, as a crash in the module would.
+                    unsafe { libc::raise(libc::SIGSEGV) };
                 }
                 ffi::DECLINED
             },
