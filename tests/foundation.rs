@@ -101,15 +101,8 @@ fn graceful_and_full_restarts_rerun_the_check_and_keep_serving() {
 /// from its core, and the check must fail the test.
 #[test]
 fn a_child_crash_inside_the_module_is_attributed_to_it_from_its_core() {
-    let pattern = std::fs::read_to_string("/proc/sys/kernel/core_pattern").unwrap_or_default();
-    let gdb = std::process::Command::new("gdb")
-        .arg("--version")
-        .output()
-        .is_ok();
-    if pattern.starts_with('|') || !gdb {
-        eprintln!(
-            "skipped: this machine writes no core files here (core_pattern {pattern:?}, gdb {gdb})"
-        );
+    if let Some(why) = common::crashes_unattributable() {
+        eprintln!("skipped: crashes cannot be attributed here ({why})");
         return;
     }
     let mut a = Apache::new("segv");

@@ -3,7 +3,7 @@
 //! the environment panics in that hook; a request whose URI contains `/dirguard-test-panic`
 //! panics in a fixups hook. `DIRGUARD_TEST_LEAK=post_config` leaks one allocation there, so
 //! `make memcheck` can show that it catches a leak in the module. A request whose URI contains
-//! `/dirguard-test-segv` raises SIGSEGV in the fixups hook, so the integration tests can show
+//! `/dirguard-test-segv` faults (SIGSEGV) in the fixups hook, so the integration tests can show
 //! that they attribute a child's crash inside the module from its core.
 
 #[cfg(feature = "test-panic")]
@@ -34,24 +34,24 @@ mod enabled {
             || {
                 // SAFETY: r is the live request; uri is NUL-terminated or null.
                 let uri = unsafe { (*r).uri };
-                const TRIGGER: &[u8] = b"/dirguard-test-panic";
-                if !uri.is_null()
-                    && unsafe { CStr::from_ptr(uri) }
-                        .to_bytes()
-                        .windows(TRIGGER.len())
-                        .any(|w| w == TRIGGER)
-                {
+                let uri = if uri.is_null() {
+                    &[][..]
+                } else {
+                    // SAFETY: non-null and NUL-terminated (above), alive for the request.
+                    unsafe { CStr::from_ptr(uri) }.to_bytes()
+                };
+                let asks = |trigger: &[u8]| uri.windows(trigger.len()).any(|w| w == trigger);
+                if asks(b"/dirguard-test-panic") {
                     panic!("test-panic requested by the request URI");
                 }
-                const SEGV: &[u8] = b"/dirguard-test-segv";
-                if !uri.is_null()
-                    && unsafe { CStr::from_ptr(uri) }
-                        .to_bytes()
-                        .windows(SEGV.len())
-                        .any(|w| w == SEGV)
-                {
-                    // SAFETY: deliberately ends this child, as a crash in the module would.
-                    unsafe { libc::raise(libc::SIGSEGV) };
+                if asks(b"/dirguard-test-segv") {
+                    // A real invalid write (not raise(), whose thread could return from
+                    // Apache's fatal-signal handler and leave this frame before the core is
+                    // written): the fault repeats here until the default action dumps core.
+                    let bad = std::hint::black_box(8usize) as *mut u8;
+                    // SAFETY: deliberately faults, ending this child as a crash in the module
+                    // would; address 8 is never mapped.
+                    unsafe { bad.write_volatile(1) };
                 }
                 ffi::DECLINED
             },

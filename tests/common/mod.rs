@@ -495,6 +495,21 @@ impl Apache {
     }
 }
 
+/// Why this machine cannot attribute a child's crash from its core, if it cannot: the kernel
+/// pipes cores to a program instead of writing them (`core_pattern` starting with `|`), or gdb
+/// is missing.
+pub fn crashes_unattributable() -> Option<String> {
+    let pattern = std::fs::read_to_string("/proc/sys/kernel/core_pattern").unwrap_or_default();
+    let gdb = Command::new("gdb").arg("--version").output().is_ok();
+    (pattern.starts_with('|') || !gdb).then(|| {
+        format!(
+            "core_pattern {:?}, gdb {}",
+            pattern.trim(),
+            if gdb { "present" } else { "missing" }
+        )
+    })
+}
+
 /// Raises this test process's core-size limit to its hard limit once; the servers it starts
 /// inherit it.
 fn allow_core_dumps() {
@@ -538,21 +553,16 @@ impl Apache {
                     .collect()
             })
             .unwrap_or_default();
-        let pattern = std::fs::read_to_string("/proc/sys/kernel/core_pattern").unwrap_or_default();
-        let gdb = Command::new("gdb").arg("--version").output().is_ok();
         eprintln!("children that died on a signal:\n{}", crashes.join("\n"));
         if cores.is_empty() {
+            let why = crashes_unattributable();
             assert!(
-                pattern.starts_with('|') || !gdb,
+                why.is_some(),
                 "a child crashed and left no core in {}/cores:\n{}",
                 self.dir.display(),
                 crashes.join("\n")
             );
-            eprintln!(
-                "cannot attribute the crash: core_pattern {:?}, gdb {}",
-                pattern.trim(),
-                if gdb { "present" } else { "missing" }
-            );
+            eprintln!("cannot attribute the crash: {}", why.unwrap_or_default());
             return;
         }
         for core in &cores {
@@ -570,12 +580,20 @@ impl Apache {
                 .output()
                 .expect("gdb (make deps installs it)");
             let text = String::from_utf8_lossy(&out.stdout);
-            // The crashing thread's backtrace comes first, before "Thread N (...)" listings.
-            let crashing: Vec<&str> = text
+            // The crashing thread: gdb's current one (its backtrace comes first, before the
+            // "Thread N (...)" listings), and any thread that was inside a signal handler, from
+            // the frames under the handler on. Apache's fatal-signal handler re-sends the signal
+            // to the process, so the core may name another thread than the faulting one.
+            let mut crashing: Vec<&str> = text
                 .lines()
                 .take_while(|l| !l.starts_with("Thread "))
                 .filter(|l| l.starts_with('#'))
                 .collect();
+            for block in text.split("\nThread ").skip(1) {
+                if let Some((_, under)) = block.split_once("<signal handler called>") {
+                    crashing.extend(under.lines().filter(|l| l.starts_with('#')));
+                }
+            }
             // This module's frames: its library, its crate's symbols, or (with its debug info)
             // its own, std's or a dependency's sources. Apache and libc never show these.
             let ours = |l: &&str| {
