@@ -11,9 +11,10 @@ PANIC_MODULE := target/test-panic/release/libmod_dirguard.so
 # What building and testing need from Debian: httpd and its headers, libclang for bindgen, acl
 # for the ACL tests, curl for the demo, real parsers for the status formats (jsonschema,
 # prometheus_client), promtool (package prometheus) for the alert rules, strace for the
-# no-extra-syscall test and the benchmark, valgrind and wrk for the benchmark.
+# no-extra-syscall test and the benchmark, valgrind and wrk for the benchmark, bindfs (FUSE) for
+# a filesystem that stops answering.
 DEB_PACKAGES := apache2 apache2-dev libclang-dev acl curl gdb python3 python3-jsonschema \
-                python3-prometheus-client prometheus strace valgrind wrk
+                python3-prometheus-client prometheus strace valgrind wrk bindfs fuse3
 
 .PHONY: all module panic-module deps test unit integration lint demo install clean bench microbench \
         fuzz fuzz-tools memcheck

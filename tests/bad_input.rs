@@ -56,6 +56,10 @@ const CASES: &[(&str, &str)] = &[
     ("DirGuardInterval -1", "DirGuardInterval: '-1' is not a number of seconds from 0 (off) to 86400"),
     ("DirGuardInterval 86401", "'86401' is not a number of seconds"),
     ("DirGuardInterval 5s", "'5s' is not a number of seconds"),
+    ("DirGuardCheckTimeout 0", "DirGuardCheckTimeout: '0' is not a number of seconds from 0.1 to 300"),
+    ("DirGuardCheckTimeout 3s", "'3s' is not a number of seconds"),
+    ("DirGuardCheckTimeout 301", "'301' is not a number of seconds"),
+    ("<VirtualHost 127.0.0.1:1>\nDirGuardCheckTimeout 2\n</VirtualHost>", "cannot occur within <VirtualHost> section"),
     // request-time directives
     ("DirGuardExplain", "DirGuardExplain needs an argument"),
     ("DirGuardExplain 6xx", "DirGuardExplain: '6xx' is not a status"),
@@ -64,6 +68,7 @@ const CASES: &[(&str, &str)] = &[
     ("DirGuardOnFailure 502", "DirGuardOnFailure: '502' is not one of continue, 503"),
     ("DirGuardRetryAfter 0", "DirGuardRetryAfter: '0' is not a number of seconds from 1 to 86400"),
     ("DirGuardRetryAfter 1e3", "'1e3' is not a number of seconds"),
+    ("DirGuardStatusView everything", "DirGuardStatusView: 'everything' is not one of vhost, all"),
 ];
 
 fn check(config: &str, expected: &str) {

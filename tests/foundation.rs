@@ -193,3 +193,71 @@ fn the_shipped_module_has_no_test_panic_trigger() {
     // Nothing declared: the module stays silent (no summary line either).
     assert!(!a.log().contains("[dirguard:"), "{}", a.log());
 }
+
+/// A panic inside the audit of one directory (test-panic build: a directory named
+/// `dirguard-test-panic-audit`) is contained to that directory: it is unknown, with a DG00002
+/// line naming where; the other directories keep being audited every interval, the lease moves
+/// on, and their transitions are logged exactly once.
+#[test]
+fn a_panic_in_the_audit_of_one_directory_leaves_the_others_audited() {
+    let mut a = Apache::new("panic-audit");
+    a.use_module(common::panic_module_path());
+    let uploads = a.path("htdocs/uploads");
+    let trap = a.path("htdocs/dirguard-test-panic-audit");
+    common::mkdir(&uploads, 0o755);
+    common::mkdir(&trap, 0o755);
+    a.config(&format!(
+        "DirGuardRequire {} access=r\nDirGuardRequire {} access=r\nDirGuardInterval 1\n\
+         <Location /dirguard-status>\n  SetHandler dirguard-status\n</Location>",
+        uploads.display(),
+        trap.display()
+    ))
+    .allow("DG00002")
+    .allow("DG01301")
+    .start();
+    let panics = a.lines_with("DG00002");
+    assert!(
+        panics
+            .iter()
+            .any(|l| l.contains("[dirguard:crit]") && l.contains("planted panic in the audit")),
+        "{}",
+        a.log()
+    );
+    assert!(
+        a.lines_with("DG01120")
+            .last()
+            .is_some_and(|l| l.contains("1 unknown")),
+        "{}",
+        a.log()
+    );
+    let audits = |a: &Apache| -> u64 {
+        let (_, body) = a.get_body("/dirguard-status?format=json");
+        body.split("\"audits_total\":")
+            .nth(1)
+            .and_then(|s| s.split(',').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{body}"))
+    };
+    let before = audits(&a);
+    std::fs::remove_dir(&uploads).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while a.lines_with("DG01301").is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    common::mkdir(&uploads, 0o755);
+    while a.lines_with("DG01302").is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    assert_eq!(a.lines_with("DG01301").len(), 1, "{}", a.log());
+    assert_eq!(a.lines_with("DG01302").len(), 1, "{}", a.log());
+    assert!(a.lines_with("DG01301")[0].contains("htdocs/uploads"));
+    let after = audits(&a);
+    assert!(after >= before + 3, "audits go on: {before} -> {after}");
+    let (_, body) = a.get_body("/dirguard-status?format=json");
+    assert!(
+        body.contains("\"unknown\":1") && body.contains("\"healthy\":1"),
+        "{body}"
+    );
+    a.assert_no_child_crash_in_module();
+}

@@ -171,6 +171,15 @@ fn the_status_handler_exists_only_where_configured() {
     )
     .start();
     assert_eq!(b.get_body("/private/status?format=json").0, 200);
+    // Other methods: 405, naming the one that works (RFC 9110 requires Allow on a 405).
+    let (status, resp) =
+        b.send("POST /private/status HTTP/1.0\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n");
+    assert_eq!(status, 405, "{resp}");
+    let allow = resp
+        .lines()
+        .find_map(|l| l.strip_prefix("Allow: "))
+        .unwrap_or_default();
+    assert!(allow.split(',').any(|m| m.trim() == "GET"), "{resp}");
     assert_eq!(b.get_body("/private/other").0, 404);
     assert_eq!(b.get_body("/dirguard-status").0, 404);
 }
@@ -198,5 +207,128 @@ fn with_interval_zero_the_status_shows_the_startup_check() {
     assert!(
         json.contains("\"audits_total\":1"),
         "no live audits: {json}"
+    );
+}
+
+/// Shared hosting: a customer with `AllowOverride FileInfo` enables the status page in an
+/// .htaccess of their own. It must show their virtual host's requirements (and the server-wide
+/// ones), never another customer's path, fault or fix; only the server's own configuration can
+/// widen a page to every virtual host, and an .htaccess cannot.
+#[test]
+fn a_status_page_enabled_in_htaccess_shows_only_its_own_virtual_host() {
+    let mut a = Apache::new("views");
+    let root = a.dir.clone();
+    let (site_a, site_b) = (root.join("site-a"), root.join("site-b"));
+    let secret = root.join("secret-customer/private-uploads");
+    let htaccess = |dir: &str, text: &str| {
+        let d = root.join(dir);
+        common::mkdir(&d, 0o755);
+        std::fs::write(d.join(".htaccess"), text).unwrap();
+        std::fs::set_permissions(
+            d.join(".htaccess"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o644),
+        )
+        .unwrap();
+    };
+    htaccess("site-a/status", "SetHandler dirguard-status\n");
+    htaccess("site-a/wide", "DirGuardStatusView all\n");
+    htaccess("site-a/listed", "DirGuardStatusView all\n");
+    htaccess("site-b/status", "SetHandler dirguard-status\n");
+    a.config(&format!(
+        "DirGuardRequire {htdocs} access=r\n\
+         <Location /dirguard-status>\n  SetHandler dirguard-status\n  DirGuardStatusView all\n  Require local\n</Location>\n\
+         <Directory {a}>\n  AllowOverride FileInfo\n</Directory>\n\
+         <Directory {a}/listed>\n  AllowOverrideList DirGuardStatusView\n</Directory>\n\
+         <Directory {b}>\n  AllowOverride FileInfo\n</Directory>\n\
+         <VirtualHost 127.0.0.1:{port}>\n  ServerName a.test\n  DocumentRoot {a}\n  DirGuardRequire {a} access=r\n</VirtualHost>\n\
+         <VirtualHost 127.0.0.1:{port}>\n  ServerName b.test\n  DocumentRoot {b}\n  DirGuardRequire {secret} access=rw owner=www-data group=www-data\n</VirtualHost>",
+        htdocs = a.path("htdocs").display(),
+        a = site_a.display(),
+        b = site_b.display(),
+        secret = secret.display(),
+        port = a.port,
+    ))
+    .allow("DG01101")
+    .allow("DirGuardStatusView not allowed here")
+    .allow("DirGuardStatusView cannot occur within htaccess files")
+    .start();
+    let b_fix = common::fix_of(&a.lines_with("DG01101")[0]);
+    assert!(
+        b_fix.contains("secret-customer") && b_fix.contains("www-data"),
+        "{b_fix}"
+    );
+    let secret = secret.display().to_string();
+    let formats = ["", "?format=json", "?format=prometheus"];
+    let parsed = |kind: &str, body: &str| match kind {
+        "?format=json" => check_status("json", body).unwrap(),
+        "?format=prometheus" => check_status("prometheus", body).unwrap(),
+        _ => body.to_owned(),
+    };
+
+    // Customer A's own page: A's requirement and the server-wide one, nothing of B's.
+    for f in formats {
+        let (status, body) = a.get_host("a.test", &format!("/status/{f}"));
+        assert_eq!(status, 200, "/status/{f}: {body}");
+        parsed(f, &body);
+        assert!(
+            !body.contains("secret-customer")
+                && !body.contains(&b_fix)
+                && !body.contains("www-data"),
+            "A's page {f} shows B's requirement:\n{body}"
+        );
+        assert!(
+            body.contains(&site_a.display().to_string())
+                && body.contains(&a.path("htdocs").display().to_string()),
+            "A's page {f} lacks A's or the server-wide requirement:\n{body}"
+        );
+    }
+    let (_, json) = a.get_host("a.test", "/status/?format=json");
+    assert!(
+        json.contains("\"totals\":{\"directories\":2,\"healthy\":2,\"failing\":0"),
+        "totals count what is shown: {json}"
+    );
+    // Customer B's page shows B's own failing directory.
+    let (status, json) = a.get_host("b.test", "/status/?format=json");
+    assert_eq!(status, 200);
+    assert!(
+        check_status("json", &json)
+            .unwrap()
+            .contains(&format!("failing {secret}")),
+        "{json}"
+    );
+    assert!(!json.contains(&site_a.display().to_string()), "{json}");
+
+    // The administrator's page, with DirGuardStatusView all in the server configuration: all.
+    for host in ["a.test", "b.test"] {
+        for f in formats {
+            let (status, body) = a.get_host(host, &format!("/dirguard-status{f}"));
+            assert_eq!(status, 200, "{host} /dirguard-status{f}: {body}");
+            let shown = parsed(f, &body);
+            assert!(shown.contains(&secret), "{host} {f}:\n{body}");
+        }
+        let (_, json) = a.get_host(host, "/dirguard-status?format=json");
+        assert!(json.contains("\"totals\":{\"directories\":3,"), "{json}");
+    }
+
+    // The full view cannot be chosen from an .htaccess: Apache refuses the directive, and so
+    // does the module when an AllowOverrideList would let it through.
+    let (status, body) = a.get_host("a.test", "/wide/");
+    assert_eq!(status, 500, "{body}");
+    assert!(!body.contains("secret-customer"));
+    assert_eq!(
+        a.lines_with("DirGuardStatusView not allowed here").len(),
+        1,
+        "{}",
+        a.log()
+    );
+    let (status, body) = a.get_host("a.test", "/listed/");
+    assert_eq!(status, 500, "{body}");
+    assert!(!body.contains("secret-customer"));
+    assert_eq!(
+        a.lines_with("DirGuardStatusView cannot occur within htaccess files")
+            .len(),
+        1,
+        "{}",
+        a.log()
     );
 }

@@ -1,10 +1,13 @@
 //! One pass over every required directory with a fresh evaluator: the findings and how long the
 //! pass took. Startup, the live monitor and configtest all audit the same way.
 
-use super::evaluator::{AclCache, Evaluator, FsStats};
+use super::bounded::{self, Outcome, Progress};
+use super::evaluator::FsStats;
+use super::evaluator::{AclCache, Evaluation, Evaluator, Memo};
 use super::fault::Fault;
 use super::identity::Identity;
 use super::spec::RequiredDir;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// A fault of the directory at `index` in the audited list.
@@ -20,7 +23,17 @@ pub struct Audit {
     pub findings: Vec<Finding>,
     /// Free space and inodes of each directory's filesystem (None where it does not exist).
     pub stats: Vec<Option<FsStats>>,
+    /// Directories with no result: their check panicked (DG00002 names where). Their state is
+    /// unknown, neither failing nor healthy.
+    pub unknown: Vec<usize>,
     pub elapsed: Duration,
+}
+
+/// What a bounded audit's worker keeps from one directory to the next.
+#[derive(Default)]
+struct WorkerState {
+    cache: AclCache,
+    memo: Memo,
 }
 
 impl Audit {
@@ -51,8 +64,86 @@ impl Audit {
             checked: dirs.len(),
             findings,
             stats,
+            unknown: Vec::new(),
             elapsed: start.elapsed(),
         }
+    }
+
+    /// The audit every caller in Apache makes: on worker threads, each directory given at most
+    /// `deadline` (`DirGuardCheckTimeout`), so a filesystem that does not answer costs one
+    /// deadline once and then nothing while it stays hung (`core::bounded`). Its directories get
+    /// a `NotAnswering` fault; a directory whose check panics is unknown. `cache` is the live
+    /// monitor's ACL cache, handed back (a fresh one if the worker holding it was abandoned).
+    pub fn run_bounded(
+        dirs: &[Arc<RequiredDir>],
+        id: &Identity,
+        deadline: Duration,
+        cache: AclCache,
+    ) -> (Audit, AclCache) {
+        let start = Instant::now();
+        let shared: Arc<Vec<Arc<RequiredDir>>> = Arc::new(dirs.to_vec());
+        let (worker_dirs, worker_id) = (shared.clone(), id.clone());
+        let check: bounded::Check<WorkerState, Evaluation> =
+            Arc::new(move |st: &mut WorkerState, progress: &Progress, i: usize| {
+                let memo = std::mem::take(&mut st.memo);
+                let mut evaluator = Evaluator::with_acl_cache(&worker_id, &mut st.cache)
+                    .with_progress(progress)
+                    .with_memo(memo);
+                #[cfg(feature = "test-panic")]
+                if worker_dirs[i]
+                    .path
+                    .as_os_str()
+                    .as_encoded_bytes()
+                    .ends_with(b"dirguard-test-panic-audit")
+                {
+                    panic!("test-panic: planted panic in the audit of a directory");
+                }
+                let evaluation = evaluator.evaluate_full(&worker_dirs[i]);
+                st.memo = evaluator.into_memo();
+                evaluation
+            });
+        let items: Vec<usize> = (0..dirs.len()).collect();
+        let state = WorkerState {
+            cache,
+            memo: Memo::default(),
+        };
+        let (outcomes, state) = bounded::run(
+            &items,
+            |i| shared[i].path.clone(),
+            deadline,
+            bounded::stalls(),
+            state,
+            check,
+        );
+        let mut findings = Vec::new();
+        let mut stats = vec![None; dirs.len()];
+        let mut unknown = Vec::new();
+        for (index, outcome) in outcomes {
+            match outcome {
+                Outcome::Done(evaluation) => {
+                    findings.extend(
+                        evaluation
+                            .faults
+                            .into_iter()
+                            .map(|fault| Finding { index, fault }),
+                    );
+                    stats[index] = evaluation.fs;
+                }
+                Outcome::NotAnswering(stall) => findings.push(Finding {
+                    index,
+                    fault: Fault::NotAnswering { stall },
+                }),
+                Outcome::Unknown => unknown.push(index),
+            }
+        }
+        let audit = Audit {
+            checked: dirs.len(),
+            findings,
+            stats,
+            unknown,
+            elapsed: start.elapsed(),
+        };
+        (audit, state.cache)
     }
 
     /// How many directories have at least one fault.
@@ -73,8 +164,23 @@ impl Audit {
     }
 
     pub fn summary(&self, id: &Identity) -> String {
+        let not_answering = self
+            .findings
+            .iter()
+            .filter(|f| matches!(f.fault, Fault::NotAnswering { .. }))
+            .count();
+        let mut extra = String::new();
+        if not_answering > 0 {
+            extra.push_str(&format!(", {not_answering} not answering"));
+        }
+        if !self.unknown.is_empty() {
+            extra.push_str(&format!(
+                ", {} unknown (internal error, see DG00002)",
+                self.unknown.len()
+            ));
+        }
         format!(
-            "checked {} required director{} for {}: {} failing, {} fault{} in {:.1} ms",
+            "checked {} required director{} for {}: {} failing{extra}, {} fault{} in {:.1} ms",
             self.checked,
             if self.checked == 1 { "y" } else { "ies" },
             id.describe(),

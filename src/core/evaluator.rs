@@ -2,6 +2,7 @@
 //! caller uses (startup check, later the live monitor and request-time diagnosis). An evaluator
 //! caches what it learnt about ancestors, so make a fresh one for each audit.
 
+use super::bounded::Progress;
 use super::fault::Fault;
 use super::identity::Identity;
 use super::permission::{self, Acl, Ownership, X};
@@ -78,7 +79,15 @@ pub struct Evaluation {
 pub struct Evaluator<'a> {
     id: &'a Identity,
     acl_cache: Option<&'a mut AclCache>,
-    /// Ancestors by path: an audit of many siblings inspects their common parents once.
+    /// Where a bounded worker says which call it is making (`core::bounded`).
+    progress: Option<&'a Progress>,
+    memo: Memo,
+}
+
+/// What an evaluator learnt during one audit (ancestor chains, filesystems), kept across the
+/// directories of that audit; `Evaluator::with_memo` resumes with it.
+#[derive(Default)]
+pub struct Memo {
     /// Verdicts of whole ancestor chains by directory (raw path bytes): siblings share their
     /// parent's chain, so an audit of many directories inspects each ancestor once and looks up
     /// one chain per directory.
@@ -164,8 +173,8 @@ impl<'a> Evaluator<'a> {
         Evaluator {
             id,
             acl_cache: None,
-            chains: HashMap::new(),
-            filesystems: HashMap::new(),
+            progress: None,
+            memo: Memo::default(),
         }
     }
 
@@ -174,12 +183,36 @@ impl<'a> Evaluator<'a> {
         Evaluator {
             id,
             acl_cache: Some(cache),
-            chains: HashMap::new(),
-            filesystems: HashMap::new(),
+            progress: None,
+            memo: Memo::default(),
+        }
+    }
+
+    /// Reports each filesystem call to `progress` before making it.
+    pub fn with_progress(mut self, progress: &'a Progress) -> Evaluator<'a> {
+        self.progress = Some(progress);
+        self
+    }
+
+    /// Resumes with what an earlier evaluator of the same audit learnt.
+    pub fn with_memo(mut self, memo: Memo) -> Evaluator<'a> {
+        self.memo = memo;
+        self
+    }
+
+    pub fn into_memo(self) -> Memo {
+        self.memo
+    }
+
+    /// Says which call is about to be made (for a worker whose call may never return).
+    pub(crate) fn enter(&self, call: &'static str, path: &Path) {
+        if let Some(p) = self.progress {
+            p.enter(call, path);
         }
     }
 
     pub(crate) fn acl(&mut self, path: &Path, md: &Metadata) -> Option<Acl> {
+        self.enter("getxattr", path);
         match self.acl_cache.as_deref_mut() {
             Some(cache) => cache.get_or_read(path, md),
             None => Acl::read(path),
@@ -187,6 +220,7 @@ impl<'a> Evaluator<'a> {
     }
 
     fn inspect(&mut self, path: &Path) -> Ancestor {
+        self.enter("lstat", path);
         match std::fs::symlink_metadata(path) {
             Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ENOTDIR)) => {
                 Ancestor::Missing
@@ -215,7 +249,7 @@ impl<'a> Evaluator<'a> {
 
     /// The chain verdict of `dir` (itself and every ancestor), memoized.
     fn chain(&mut self, dir: &Path) -> Chain {
-        if let Some(c) = self.chains.get(dir.as_os_str().as_bytes()) {
+        if let Some(c) = self.memo.chains.get(dir.as_os_str().as_bytes()) {
             return c.clone();
         }
         let above = match dir.parent() {
@@ -241,7 +275,8 @@ impl<'a> Evaluator<'a> {
                 },
             }
         };
-        self.chains
+        self.memo
+            .chains
             .insert(dir.as_os_str().as_bytes().into(), chain.clone());
         chain
     }
@@ -255,6 +290,7 @@ impl<'a> Evaluator<'a> {
             return Some(*f);
         }
         if lexical.crossed_symlink || path_is_symlink {
+            self.enter("realpath", path);
             let real = std::fs::canonicalize(path).ok()?;
             return self.chain(real.parent()?).blocked.map(|f| *f);
         }
@@ -262,10 +298,13 @@ impl<'a> Evaluator<'a> {
     }
 
     fn fs_stats_cached(&mut self, path: &Path, dev: u64) -> Result<FsStats, i32> {
-        *self
-            .filesystems
-            .entry(dev)
-            .or_insert_with(|| fs_stats(path))
+        if let Some(known) = self.memo.filesystems.get(&dev) {
+            return *known;
+        }
+        self.enter("statvfs", path);
+        let st = fs_stats(path);
+        self.memo.filesystems.insert(dev, st);
+        st
     }
 
     /// Every fault of one required directory, in the order an administrator would fix them.
@@ -277,6 +316,7 @@ impl<'a> Evaluator<'a> {
     pub fn evaluate_full(&mut self, dir: &RequiredDir) -> Evaluation {
         let mut faults = Vec::new();
         let path = dir.path.as_path();
+        self.enter("lstat", path);
         let link_md = match std::fs::symlink_metadata(path) {
             Ok(md) => md,
             Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ENOTDIR)) => {
@@ -306,9 +346,11 @@ impl<'a> Evaluator<'a> {
         };
         let is_symlink = link_md.file_type().is_symlink();
         let md = if is_symlink {
+            self.enter("stat", path);
             match std::fs::metadata(path) {
                 Ok(md) => md,
                 Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+                    self.enter("readlink", path);
                     let link = std::fs::read_link(path).unwrap_or_default();
                     let target = path.parent().unwrap_or(Path::new("/")).join(link);
                     faults.push(Fault::DanglingSymlink { target });
@@ -382,7 +424,7 @@ impl<'a> Evaluator<'a> {
             Ok(st) => {
                 if dir.access == Access::ReadWrite && st.read_only {
                     faults.push(Fault::ReadOnly {
-                        mount: mount_point(path),
+                        mount: self.mount_point(path),
                     });
                 }
                 if let Some(required) = dir.min_free {
@@ -390,7 +432,7 @@ impl<'a> Evaluator<'a> {
                         faults.push(Fault::LowSpace {
                             available: st.available_bytes,
                             required,
-                            mount: mount_point(path),
+                            mount: self.mount_point(path),
                         });
                     }
                 }
@@ -399,7 +441,7 @@ impl<'a> Evaluator<'a> {
                         faults.push(Fault::LowInodes {
                             available: st.available_inodes,
                             required,
-                            mount: mount_point(path),
+                            mount: self.mount_point(path),
                         });
                     }
                 }
@@ -407,6 +449,12 @@ impl<'a> Evaluator<'a> {
             }
         };
         Evaluation { faults, fs }
+    }
+
+    /// `mount_point`, reporting its calls.
+    fn mount_point(&self, path: &Path) -> PathBuf {
+        self.enter("stat", path);
+        mount_point(path)
     }
 
     pub(crate) fn first_missing(&mut self, path: &Path) -> PathBuf {

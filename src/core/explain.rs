@@ -2,16 +2,22 @@
 //! failed response (failing in-scope required directories first, then the path of the requested
 //! file), and how the explanation reads.
 
+use super::bounded::{self, Progress, Stall};
 use super::evaluator::{file_kind, Evaluator};
 use super::fault::{grant_command, Fault};
 use super::identity::Identity;
 use super::messages::{self, Tag};
 use super::permission::{self, Ownership, R, X};
 use super::spec::{Access, Origin, RequiredDir};
-use super::text::quote_path;
+use super::text::{quote_path, ShellCommand};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The `not-answering` fault kind's index among the cause labels.
+const FAULT_KIND_NOT_ANSWERING: usize = super::fault::KIND_NAMES.len() - 1;
 
 /// Final statuses to explain, as a bit set over 0..640.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -134,13 +140,15 @@ pub enum Cause {
         wanted: u8,
         kind: &'static str,
     },
+    /// The requested file's own filesystem does not answer.
+    FileNotAnswering { file: PathBuf, stall: Stall },
     /// Nothing on the filesystem explains it.
     Nothing,
 }
 
-/// Index of the "none" cause among the metric cause labels (after the 12 fault kinds).
-pub const CAUSE_NONE: usize = 12;
-pub const CAUSE_LABELS: usize = 13;
+/// Index of the "none" cause among the metric cause labels (after the 13 fault kinds).
+pub const CAUSE_NONE: usize = super::fault::KIND_NAMES.len();
+pub const CAUSE_LABELS: usize = CAUSE_NONE + 1;
 
 impl Cause {
     /// The cause's label in metrics: a fault kind (see `Fault::kind`) or "none".
@@ -151,6 +159,7 @@ impl Cause {
             }
             Cause::MissingComponent { .. } => 0,
             Cause::Unreadable { .. } => 4,
+            Cause::FileNotAnswering { .. } => FAULT_KIND_NOT_ANSWERING,
             Cause::Nothing => CAUSE_NONE,
         }
     }
@@ -168,6 +177,7 @@ impl Cause {
                 ..
             } => ancestor,
             Cause::BlockedComponent { file, .. } | Cause::Unreadable { file, .. } => file,
+            Cause::FileNotAnswering { stall, .. } => stall.scope(),
             Cause::Nothing => Path::new(""),
         };
         // FNV-1a over the kind and the path bytes; 0 is reserved for "free slot".
@@ -211,6 +221,9 @@ impl Cause {
                 format!("ancestor-blocked:{}", file.to_string_lossy())
             }
             Cause::Unreadable { file, .. } => format!("access-denied:{}", file.to_string_lossy()),
+            Cause::FileNotAnswering { stall, .. } => {
+                format!("not-answering:{}", stall.scope().to_string_lossy())
+            }
             Cause::Nothing => "none".to_owned(),
         }
     }
@@ -228,10 +241,14 @@ impl Cause {
                 quote_path(file.as_os_str())
             ),
             Cause::MissingComponent { component, file } => format!(
-                "probable cause: {} does not exist (on the way to the requested file {}); fix: install -d -m 0755 {}",
+                "probable cause: {} does not exist (on the way to the requested file {}); fix: {}",
                 quote_path(component.as_os_str()),
                 quote_path(file.as_os_str()),
-                quote_path(component.as_os_str())
+                ShellCommand::new("install")
+                    .arg("-d")
+                    .arg("-m")
+                    .arg("0755")
+                    .path(component)
             ),
             Cause::BlockedComponent { fault, file } => {
                 let d = synthetic(file);
@@ -259,10 +276,117 @@ impl Cause {
                 id.describe(),
                 grant_command(file, id, verdict, *has_acl, *named, *wanted)
             ),
+            Cause::FileNotAnswering { file, stall } => format!(
+                "probable cause: the requested file {} {}; for {}; fix: {}",
+                quote_path(file.as_os_str()),
+                Fault::NotAnswering {
+                    stall: stall.clone()
+                }
+                .what(&synthetic(file)),
+                id.describe(),
+                Fault::NotAnswering {
+                    stall: stall.clone()
+                }
+                .fix(&synthetic(file), id)
+            ),
             Cause::Nothing => format!(
                 "no filesystem cause found (the required directories in scope pass their checks and the requested file's path is usable by {}); see the other lines with this log id",
                 id.describe()
             ),
+        }
+    }
+}
+
+/// How long a request's explanation waits for its fresh check at most. A filesystem that does
+/// not answer within it is recorded as stalled, and no later request touches it again while it
+/// stays so (`core::bounded`).
+pub const EXPLAIN_WAIT: Duration = Duration::from_millis(250);
+
+/// What a request's explanation adds about a directory whose filesystem does not answer: the
+/// state the live audits last saw, since when.
+pub fn last_known(health: &str, since_unix_s: u64) -> String {
+    if since_unix_s == 0 {
+        return format!(" (not checked now; last known state: {health})");
+    }
+    format!(
+        " (not checked now; last known state: {health} since {})",
+        super::text::format_utc(since_unix_s)
+    )
+}
+
+/// The request path's diagnosis: never waits on a filesystem that does not answer. A required
+/// directory or a requested file on a filesystem already known to be stalled is not touched
+/// (its cause is that); the rest is checked fresh on a worker for at most `wait`.
+pub fn diagnose_bounded(
+    in_scope: &[Arc<RequiredDir>],
+    filename: Option<&Path>,
+    status: i32,
+    id: &Identity,
+    wait: Duration,
+) -> Cause {
+    let stalls = bounded::stalls();
+    let file = filename.filter(|f| f.is_absolute()).map(Path::to_path_buf);
+    let client_error = (400..500).contains(&status);
+    // A stalled required directory is failing without another call: for a server error it is
+    // the probable cause; for a client error when the requested file lies inside it.
+    for (i, dir) in in_scope.iter().enumerate() {
+        if let Some(stall) = stalls.covering(&dir.path) {
+            let about_file = file.as_ref().is_some_and(|f| f.starts_with(&dir.path));
+            if !client_error || about_file {
+                return Cause::Required {
+                    dir: i,
+                    fault: Fault::NotAnswering { stall },
+                };
+            }
+        }
+    }
+    let checkable: Vec<usize> = (0..in_scope.len())
+        .filter(|&i| stalls.covering(&in_scope[i].path).is_none())
+        .collect();
+    let file_stall = file.as_ref().and_then(|f| stalls.covering(f));
+    let job_dirs: Vec<Arc<RequiredDir>> = checkable.iter().map(|&i| in_scope[i].clone()).collect();
+    let job_file = if file_stall.is_some() {
+        None
+    } else {
+        file.clone()
+    };
+    let job_id = id.clone();
+    let lead = job_dirs
+        .first()
+        .map(|d| d.path.clone())
+        .or_else(|| job_file.clone())
+        .unwrap_or_default();
+    let result = bounded::run_one(lead, wait, stalls, move |progress| {
+        let refs: Vec<&RequiredDir> = job_dirs.iter().map(Arc::as_ref).collect();
+        diagnose_with(&refs, job_file.as_deref(), status, &job_id, Some(progress))
+    });
+    match result {
+        // Indices of the fresh check are into `checkable`.
+        Ok(Some(Cause::Required { dir, fault })) => Cause::Required {
+            dir: checkable[dir],
+            fault,
+        },
+        Ok(Some(Cause::Nothing)) | Ok(None) => match (file_stall, file) {
+            (Some(stall), Some(file)) => Cause::FileNotAnswering { file, stall },
+            _ => Cause::Nothing,
+        },
+        Ok(Some(cause)) => cause,
+        Err(stall) => {
+            let stall = *stall;
+            match in_scope.iter().position(|d| {
+                stall.covers(&d.path)
+                    || d.path.starts_with(&stall.path)
+                    || stall.path.starts_with(&d.path)
+            }) {
+                Some(dir) => Cause::Required {
+                    dir,
+                    fault: Fault::NotAnswering { stall },
+                },
+                None => Cause::FileNotAnswering {
+                    file: file.unwrap_or_else(|| stall.path.clone()),
+                    stall,
+                },
+            }
         }
     }
 }
@@ -275,7 +399,20 @@ pub fn diagnose(
     status: i32,
     id: &Identity,
 ) -> Cause {
+    diagnose_with(in_scope, filename, status, id, None)
+}
+
+fn diagnose_with(
+    in_scope: &[&RequiredDir],
+    filename: Option<&Path>,
+    status: i32,
+    id: &Identity,
+    progress: Option<&Progress>,
+) -> Cause {
     let mut evaluator = Evaluator::new(id);
+    if let Some(p) = progress {
+        evaluator = evaluator.with_progress(p);
+    }
     let file = filename.filter(|f| f.is_absolute());
     // Which comes first: for a client error (4xx) about the requested file, the file's own path
     // (a 404 for a file that does not exist is about that file, not about an unrelated failing
@@ -319,6 +456,7 @@ fn diagnose_file(evaluator: &mut Evaluator, file: &Path, id: &Identity) -> Cause
             file: file.to_path_buf(),
         };
     }
+    evaluator.enter("stat", file);
     let md = match std::fs::metadata(file) {
         Ok(md) => md,
         Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ENOTDIR)) => {
@@ -480,6 +618,34 @@ mod tests {
             "{text}"
         );
         assert_eq!(cause.label_index(), 4);
+    }
+
+    /// The `fix:` of an explanation is a command Apache's log escaping leaves unchanged.
+    #[test]
+    fn fixes_for_missing_components_survive_the_error_log() {
+        let www = Identity::www_data();
+        let quoted = Cause::MissingComponent {
+            component: "/srv/it's".into(),
+            file: "/srv/it's/a.php".into(),
+        };
+        assert!(
+            quoted
+                .render(&[], &www)
+                .ends_with("fix: install -d -m 0755 '/srv/it'\"'\"'s'"),
+            "{}",
+            quoted.render(&[], &www)
+        );
+        let newline = Cause::MissingComponent {
+            component: "/srv/new\nline".into(),
+            file: "/srv/new\nline/a.php".into(),
+        };
+        let text = newline.render(&[], &www);
+        assert!(
+            text.ends_with(
+                "fix: echo L3Nydi9uZXcKbGluZQA= | base64 -d | xargs -0 install -d -m 0755"
+            ),
+            "{text}"
+        );
     }
 
     #[test]

@@ -1,11 +1,12 @@
 //! The faults a required directory can have, and for each the log text and the one shell
 //! command (`fix:`) that resolves exactly that fault when run as root.
 
+use super::bounded::Stall;
 use super::identity::Identity;
 use super::messages::{self, Tag};
 use super::permission::{self, Class, Ownership, Verdict, W, X};
 use super::spec::{Access, RequiredDir};
-use super::text::{escape_log, human_bytes, quote_path};
+use super::text::{escape_log, human_bytes, quote_path, ShellCommand};
 use std::path::{Path, PathBuf};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -66,11 +67,16 @@ pub enum Fault {
         call: &'static str,
         errno: i32,
     },
+    /// A call of the check did not return within `DirGuardCheckTimeout`: its filesystem does
+    /// not answer (a dead NFS server, a stopped FUSE daemon).
+    NotAnswering {
+        stall: Stall,
+    },
 }
 
 /// The stable names of the fault kinds, in the order of their tags (DG01101 …), as status pages,
 /// metrics and notes show them.
-pub const KIND_NAMES: [&str; 12] = [
+pub const KIND_NAMES: [&str; 13] = [
     "missing",
     "dangling-symlink",
     "not-a-directory",
@@ -83,6 +89,7 @@ pub const KIND_NAMES: [&str; 12] = [
     "low-space",
     "low-inodes",
     "uninspectable",
+    "not-answering",
 ];
 
 /// What to create for a missing directory: used by the `install -d` fix and by repair, so the
@@ -151,18 +158,19 @@ pub fn creation_target(dir: &RequiredDir, id: &Identity) -> CreationTarget {
 }
 
 /// `install -d -m MODE [-o OWNER] [-g GROUP] 'PATH'`: creates missing parents as root 0755.
-pub fn install_command(dir: &RequiredDir, id: &Identity, path: &Path) -> String {
+pub fn install_command(dir: &RequiredDir, id: &Identity, path: &Path) -> ShellCommand {
     let t = creation_target(dir, id);
-    let mut cmd = format!("install -d -m {:04o}", t.mode);
+    let mut cmd = ShellCommand::new("install")
+        .arg("-d")
+        .arg("-m")
+        .arg(format!("{:04o}", t.mode));
     if let Some(o) = &t.owner_name {
-        cmd.push_str(&format!(" -o {}", super::text::shell_word(o)));
+        cmd = cmd.arg("-o").arg(o);
     }
     if let Some(g) = &t.group_name {
-        cmd.push_str(&format!(" -g {}", super::text::shell_word(g)));
+        cmd = cmd.arg("-g").arg(g);
     }
-    cmd.push(' ');
-    cmd.push_str(&quote_path(path.as_os_str()));
-    cmd
+    cmd.path(path)
 }
 
 pub fn errno_text(errno: i32) -> String {
@@ -195,19 +203,23 @@ pub(crate) fn grant_command(
     has_acl: bool,
     named: Option<u8>,
     wanted: u8,
-) -> String {
-    let p = quote_path(path.as_os_str());
+) -> ShellCommand {
     let missing = permission::letters(verdict.missing);
+    let chmod = |class: &str| {
+        ShellCommand::new("chmod")
+            .arg(format!("{class}+{missing}"))
+            .path(path)
+    };
     match verdict.class {
-        Class::Owner => format!("chmod u+{missing} {p}"),
-        Class::Group if !has_acl => format!("chmod g+{missing} {p}"),
-        Class::Other if !has_acl && verdict.missing & W == 0 => format!("chmod o+{missing} {p}"),
+        Class::Owner => chmod("u"),
+        Class::Group if !has_acl => chmod("g"),
+        Class::Other if !has_acl && verdict.missing & W == 0 => chmod("o"),
         _ => {
             let perms = permission::letters(named.unwrap_or(0) | wanted);
-            format!(
-                "setfacl -m u:{}:{perms} {p}",
-                super::text::shell_word(&id.user)
-            )
+            ShellCommand::new("setfacl")
+                .arg("-m")
+                .arg(format!("u:{}:{perms}", id.user))
+                .path(path)
         }
     }
 }
@@ -227,6 +239,7 @@ impl Fault {
             Fault::LowSpace { .. } => messages::FAULT_LOW_SPACE,
             Fault::LowInodes { .. } => messages::FAULT_LOW_INODES,
             Fault::Uninspectable { .. } => messages::FAULT_UNINSPECTABLE,
+            Fault::NotAnswering { .. } => messages::FAULT_NOT_ANSWERING,
         }
     }
 
@@ -308,54 +321,107 @@ impl Fault {
                 quote_path(what.as_os_str()),
                 errno_text(*errno)
             ),
+            Fault::NotAnswering { stall } => format!(
+                "does not answer: {}({}) has not returned within {:.1} s (called at {}); {}",
+                stall.call,
+                quote_path(stall.path.as_os_str()),
+                stall.waited.as_secs_f64(),
+                super::text::format_utc(stall.since_unix_s),
+                match &stall.mount {
+                    Some(m) => format!(
+                        "the filesystem mounted at {} ({} from {}) is not answering",
+                        quote_path(m.point.as_os_str()),
+                        escape_log(m.fstype.as_bytes()),
+                        escape_log(m.source.as_bytes())
+                    ),
+                    None => "its filesystem is not answering".to_owned(),
+                }
+            ),
         }
     }
 
     /// One shell command that resolves exactly this fault when run as root; where no command can
-    /// (a full disk), what to do instead.
+    /// (a full disk), what to do instead. Every command is a [`ShellCommand`], so what Apache
+    /// writes into its log is the command itself, pasteable whatever bytes the path holds.
     pub fn fix(&self, dir: &RequiredDir, id: &Identity) -> String {
-        let p = quote_path(dir.path.as_os_str());
+        let p = dir.path.as_path();
+        let name = |who: &Option<super::spec::Principal>| {
+            who.as_ref().map_or("?", |w| w.name.as_str()).to_owned()
+        };
         match self {
-            Fault::Missing { .. } => install_command(dir, id, &dir.path),
-            Fault::DanglingSymlink { target } => install_command(dir, id, target),
+            Fault::Missing { .. } => install_command(dir, id, p).render(),
+            Fault::DanglingSymlink { target } => install_command(dir, id, target).render(),
             Fault::NotADirectory { .. } => {
-                let mut aside = dir.path.clone().into_os_string();
+                let mut aside = p.as_os_str().to_owned();
                 aside.push(".dirguard-moved");
+                ShellCommand::new("mv")
+                    .arg("--")
+                    .path(p)
+                    .path(aside)
+                    .and(install_command(dir, id, p))
+                    .render()
+            }
+            Fault::AncestorBlocked {
+                ancestor,
+                verdict,
+                has_acl,
+                named,
+                ..
+            } => grant_command(ancestor, id, verdict, *has_acl, *named, X).render(),
+            Fault::AccessDenied {
+                verdict,
+                has_acl,
+                named,
+                ..
+            } => grant_command(p, id, verdict, *has_acl, *named, dir.access.bits()).render(),
+            Fault::Owner { .. } => ShellCommand::new("chown")
+                .arg(name(&dir.owner))
+                .path(p)
+                .render(),
+            Fault::Group { .. } => ShellCommand::new("chgrp")
+                .arg(name(&dir.group))
+                .path(p)
+                .render(),
+            Fault::Mode { .. } => ShellCommand::new("chmod")
+                .arg(format!("{:04o}", dir.mode.unwrap_or(0)))
+                .path(p)
+                .render(),
+            Fault::ReadOnly { mount } => ShellCommand::new("mount")
+                .arg("-o")
+                .arg("remount,rw")
+                .path(mount)
+                .render(),
+            Fault::LowSpace {
+                available,
+                required,
+                mount,
+            } => format!(
+                "free at least {} on the filesystem mounted at {} or grow it (see: {})",
+                human_bytes(required.saturating_sub(*available)),
+                quote_path(mount.as_os_str()),
+                ShellCommand::new("df").arg("-h").path(p)
+            ),
+            Fault::LowInodes {
+                available,
+                required,
+                mount,
+            } => format!(
+                "delete at least {} files on the filesystem mounted at {} or grow it (see: {})",
+                required.saturating_sub(*available),
+                quote_path(mount.as_os_str()),
+                ShellCommand::new("df").arg("-i").path(p)
+            ),
+            Fault::Uninspectable { .. } => format!(
+                "find the cause with: {}",
+                ShellCommand::new("namei").arg("-l").path(p)
+            ),
+            Fault::NotAnswering { stall } => {
+                let scope = quote_path(stall.scope().as_os_str());
+                let umount = ShellCommand::new("umount").arg("-l").path(stall.scope());
                 format!(
-                    "mv -- {p} {} && {}",
-                    quote_path(&aside),
-                    install_command(dir, id, &dir.path)
+                    "bring back the server or daemon behind the filesystem mounted at {scope} (or unmount it: {umount}); no request waits on it, and every audit retries it"
                 )
             }
-            Fault::AncestorBlocked { ancestor, verdict, has_acl, named, .. } => {
-                grant_command(ancestor, id, verdict, *has_acl, *named, X)
-            }
-            Fault::AccessDenied { verdict, has_acl, named, .. } => {
-                grant_command(&dir.path, id, verdict, *has_acl, *named, dir.access.bits())
-            }
-            Fault::Owner { .. } => format!(
-                "chown {} {p}",
-                super::text::shell_word(dir.owner.as_ref().map(|o| o.name.as_str()).unwrap_or("?"))
-            ),
-            Fault::Group { .. } => format!(
-                "chgrp {} {p}",
-                super::text::shell_word(dir.group.as_ref().map(|g| g.name.as_str()).unwrap_or("?"))
-            ),
-            Fault::Mode { .. } => format!("chmod {:04o} {p}", dir.mode.unwrap_or(0)),
-            Fault::ReadOnly { mount } => {
-                format!("mount -o remount,rw {}", quote_path(mount.as_os_str()))
-            }
-            Fault::LowSpace { available, required, mount } => format!(
-                "free at least {} on the filesystem mounted at {} or grow it (see: df -h {p})",
-                human_bytes(required.saturating_sub(*available)),
-                quote_path(mount.as_os_str())
-            ),
-            Fault::LowInodes { available, required, mount } => format!(
-                "delete at least {} files on the filesystem mounted at {} or grow it (see: df -i {p})",
-                required.saturating_sub(*available),
-                quote_path(mount.as_os_str())
-            ),
-            Fault::Uninspectable { .. } => format!("find the cause with: namei -l {p}"),
         }
     }
 
@@ -402,7 +468,7 @@ mod tests {
 
     /// Found by the fix_command fuzz target: names were written raw into the line.
     #[test]
-    fn names_with_odd_bytes_are_escaped_in_the_line_and_quoted_in_the_fix() {
+    fn names_with_odd_bytes_are_escaped_in_the_line_and_carried_in_base64_in_the_fix() {
         let mut d = dir("/srv/a\nb", Access::ReadWrite);
         d.owner = Some(Principal {
             id: 0,
@@ -416,9 +482,37 @@ mod tests {
         assert!(line.bytes().all(|b| (0x20..0x7f).contains(&b)), "{line:?}");
         assert!(line.contains("expected ev\\x1b[1mil"), "{line}");
         assert!(line.contains("User w\\xc3\\xa9b (uid 33)"), "{line}");
+        // The fix carries the name and the path in base64 (they hold an ESC and a newline, which
+        // Apache's log escaping would turn into backslash sequences a shell reads otherwise).
         assert!(
-            line.ends_with("fix: chown $'ev\\x1b[1mil' $'/srv/a\\x0ab'"),
+            line.ends_with("fix: echo ZXYbWzFtaWwAL3Nydi9hCmIA | base64 -d | xargs -0 chown"),
             "{line}"
+        );
+    }
+
+    /// Apache's error log doubles backslashes and writes other bytes as `\xhh`: a fix for a path
+    /// with a quote has no backslash (`'"'"'`), and one for a path with other bytes carries them
+    /// in base64, so the line in the log file is the command itself.
+    #[test]
+    fn fixes_for_awkward_paths_survive_the_error_log_unchanged() {
+        let www = Identity::www_data();
+        let d = dir("/srv/it's/uploads", Access::ReadWrite);
+        let missing = Fault::Missing {
+            first_missing: d.path.clone(),
+            errno: libc::ENOENT,
+        };
+        assert_eq!(
+            missing.fix(&d, &www),
+            "install -d -m 0755 -o www-data -g www-data '/srv/it'\"'\"'s/uploads'"
+        );
+        let d = dir("/srv/caf\u{e9}/uploads", Access::ReadWrite);
+        let moved = Fault::NotADirectory {
+            found: "a regular file",
+        };
+        assert_eq!(
+            moved.fix(&d, &www),
+            "echo L3Nydi9jYWbDqS91cGxvYWRzAC9zcnYvY2Fmw6kvdXBsb2Fkcy5kaXJndWFyZC1tb3ZlZAA= | base64 -d | xargs -0 mv -- \
+             && echo L3Nydi9jYWbDqS91cGxvYWRzAA== | base64 -d | xargs -0 install -d -m 0755 -o www-data -g www-data"
         );
     }
 
@@ -441,13 +535,13 @@ mod tests {
     fn missing_read_only_directory_stays_root_owned_unless_that_denies_access() {
         let d = dir("/srv/static", Access::Read);
         assert_eq!(
-            install_command(&d, &Identity::www_data(), &d.path),
+            install_command(&d, &Identity::www_data(), &d.path).render(),
             "install -d -m 0755 '/srv/static'"
         );
         let mut tight = dir("/srv/static", Access::Read);
         tight.mode = Some(0o750);
         assert_eq!(
-            install_command(&tight, &Identity::www_data(), &tight.path),
+            install_command(&tight, &Identity::www_data(), &tight.path).render(),
             "install -d -m 0750 -g www-data '/srv/static'"
         );
     }
@@ -465,7 +559,7 @@ mod tests {
         });
         d.mode = Some(0o2775);
         assert_eq!(
-            install_command(&d, &Identity::www_data(), &d.path),
+            install_command(&d, &Identity::www_data(), &d.path).render(),
             "install -d -m 2775 -o root -g www-data '/srv/up'"
         );
     }

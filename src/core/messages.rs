@@ -51,6 +51,7 @@ pub const FAULT_READ_ONLY: Tag = Tag(1109);
 pub const FAULT_LOW_SPACE: Tag = Tag(1110);
 pub const FAULT_LOW_INODES: Tag = Tag(1111);
 pub const FAULT_UNINSPECTABLE: Tag = Tag(1112);
+pub const FAULT_NOT_ANSWERING: Tag = Tag(1113);
 pub const STARTUP_SUMMARY: Tag = Tag(1120);
 pub const STARTUP_REFUSED: Tag = Tag(1121);
 

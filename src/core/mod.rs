@@ -2,6 +2,7 @@
 //! faults look like and how they are fixed. Nothing here knows about httpd or APR.
 
 pub mod audit;
+pub mod bounded;
 pub mod evaluator;
 pub mod explain;
 pub mod fault;

@@ -33,9 +33,18 @@ pub struct Monitor {
     id: Identity,
     shared: SharedState,
     interval_ms: u64,
+    /// How long one directory's check may take before its filesystem counts as not answering
+    /// (`DirGuardCheckTimeout`).
+    check_timeout: Duration,
     /// Who this monitor audits as in the lease: its process id, or (tests) a chosen one.
     auditor_id: Option<u64>,
     auditor: Mutex<Auditor>,
+}
+
+/// Whether a record says its directory had these faults when last known: failing, or unknown
+/// after having been failing.
+fn was_failing(r: &DirRecord) -> bool {
+    r.health == Health::Failing || (r.health == Health::Unknown && r.kinds != 0)
 }
 
 /// How long an auditor holds the lease at most: a child that dies mid-audit delays the next
@@ -70,6 +79,15 @@ fn records(
             faults.push(&f.fault);
         }
         let before = prev.get(i);
+        if audit.unknown.contains(&i) {
+            // No result (the check panicked): unknown now, remembering what was last known
+            // so the transitions stay exact when it is checked again.
+            out.push(DirRecord {
+                health: Health::Unknown,
+                ..before.cloned().unwrap_or_default()
+            });
+            continue;
+        }
         let health = if faults.is_empty() {
             Health::Healthy
         } else {
@@ -77,6 +95,7 @@ fn records(
         };
         let since = match before {
             Some(b) if b.health == health => b.since_unix_s,
+            Some(b) if health == Health::Failing && was_failing(b) => b.since_unix_s,
             _ => now_s,
         };
         let stats = audit.stats.get(i).copied().flatten();
@@ -102,6 +121,7 @@ impl Monitor {
         id: Identity,
         shared: SharedState,
         interval_s: u64,
+        check_timeout: Duration,
         startup: Option<(&Audit, usize)>,
     ) -> Monitor {
         for (i, d) in dirs.iter().enumerate() {
@@ -130,6 +150,7 @@ impl Monitor {
             id,
             shared,
             interval_ms,
+            check_timeout,
             auditor_id: None,
             auditor: Mutex::new(Auditor {
                 published: None,
@@ -151,6 +172,10 @@ impl Monitor {
         &self.id
     }
 
+    pub fn check_timeout(&self) -> Duration {
+        self.check_timeout
+    }
+
     /// Called by every child on each watchdog tick: audits when the interval has passed and no
     /// other child got there first (the shared lease); otherwise returns at once with nothing.
     pub fn run_due(&self) -> Vec<Line> {
@@ -160,26 +185,46 @@ impl Monitor {
         let me = self
             .auditor_id
             .unwrap_or_else(|| u64::from(std::process::id()));
-        if !self
+        let Some(token) = self
             .shared
             .try_lease_audit(start_ms, LEASE_HOLD_MS, me, grace_ms)
-        {
+        else {
             return Vec::new();
+        };
+        // The lease moves on to the next due time however this audit ends, a panic included.
+        struct Release<'a> {
+            shared: &'a SharedState,
+            next_ms: u64,
         }
-        let lines = self.run_once();
-        let end_ms = unix_now().as_millis() as u64;
-        // Keep the cadence from the start of this audit; never schedule in the past.
-        self.shared
-            .release_audit(start_ms.saturating_add(self.interval_ms).max(end_ms));
-        lines
+        impl Drop for Release<'_> {
+            fn drop(&mut self) {
+                let end_ms = unix_now().as_millis() as u64;
+                // Keep the cadence from the start of this audit; never schedule in the past.
+                self.shared.release_audit(self.next_ms.max(end_ms));
+            }
+        }
+        let _release = Release {
+            shared: &self.shared,
+            next_ms: start_ms.saturating_add(self.interval_ms),
+        };
+        self.audit(Some(token))
+    }
+
+    /// One audit cycle now, whoever holds the lease (tests): the lines to log.
+    pub fn run_once(&self) -> Vec<Line> {
+        self.audit(None)
     }
 
     /// One audit cycle: returns the lines to log (transitions, and a warning when the audit
-    /// took longer than the interval).
-    pub fn run_once(&self) -> Vec<Line> {
-        let Ok(mut auditor) = self.auditor.lock() else {
-            return Vec::new();
-        };
+    /// took longer than the interval). With a lease `token`, publishes only while that lease is
+    /// current.
+    fn audit(&self, token: Option<u64>) -> Vec<Line> {
+        // A panic while the lock was held left the auditor's memory behind; it is still valid
+        // (every field is replaced as a whole), and the shared state is the truth anyway.
+        let mut auditor = self
+            .auditor
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let auditor = &mut *auditor;
         // What this process published last is the previous state only if no other child has
         // audited since; otherwise start from the shared truth.
@@ -196,8 +241,10 @@ impl Monitor {
             },
         };
         let refs: Vec<&RequiredDir> = self.dirs.iter().map(Arc::as_ref).collect();
-        auditor.acl_cache.trim(4 * refs.len() + 1024);
-        let audit = Audit::run_cached(&refs, &self.id, &mut auditor.acl_cache);
+        let mut cache = std::mem::take(&mut auditor.acl_cache);
+        cache.trim(4 * refs.len() + 1024);
+        let (audit, cache) = Audit::run_bounded(&self.dirs, &self.id, self.check_timeout, cache);
+        auditor.acl_cache = cache;
         let now = unix_now();
         let next = records(&refs, &self.id, &audit, &prev, now.as_secs());
 
@@ -206,8 +253,7 @@ impl Monitor {
         for (i, (before, after)) in prev.iter().zip(&next).enumerate() {
             let dir = refs[i];
             while let Some(f) = findings.next_if(|f| f.index == i) {
-                let known =
-                    before.health == Health::Failing && before.kinds & f.fault.kind_bit() != 0;
+                let known = was_failing(before) && before.kinds & f.fault.kind_bit() != 0;
                 if !known {
                     lines.push(Line {
                         severity: Severity::Error,
@@ -216,7 +262,7 @@ impl Monitor {
                     });
                 }
             }
-            if before.health == Health::Failing && after.health == Health::Healthy {
+            if was_failing(before) && after.health == Health::Healthy {
                 lines.push(Line {
                     severity: Severity::Notice,
                     tag: messages::MONITOR_RECOVERED,
@@ -240,8 +286,29 @@ impl Monitor {
             .filter(|(i, r)| prev.get(*i) != Some(r))
             .map(|(i, r)| (i, r.clone()))
             .collect();
-        self.shared.publish(&changed, &auditor.totals);
-        if auditor.totals.interval_s > 0 && audit.elapsed.as_secs() >= auditor.totals.interval_s {
+        let published = match token {
+            Some(t) => self.shared.publish_fenced(t, &changed, &auditor.totals),
+            None => {
+                self.shared.publish(&changed, &auditor.totals);
+                true
+            }
+        };
+        if !published {
+            // Another child took the lease while this audit ran (it outlasted the hold): its
+            // view stands, this one is dropped, and so are its lines.
+            auditor.published = None;
+            return Vec::new();
+        }
+        // An audit that waited for a filesystem that does not answer is slow for that reason,
+        // already said (DG01113); only a slow audit of answering filesystems is worth this line.
+        let stalled = audit
+            .findings
+            .iter()
+            .any(|f| matches!(f.fault, super::fault::Fault::NotAnswering { .. }));
+        if !stalled
+            && auditor.totals.interval_s > 0
+            && audit.elapsed.as_secs() >= auditor.totals.interval_s
+        {
             lines.push(Line {
                 severity: Severity::Warning,
                 tag: messages::MONITOR_SLOW,
@@ -292,6 +359,7 @@ mod tests {
             id,
             shared,
             5,
+            Duration::from_secs(5),
             startup_audit.then_some((&audit, 0)),
         );
         Fixture {
@@ -340,6 +408,7 @@ mod tests {
             id: m.id.clone(),
             shared: m.shared,
             interval_ms: m.interval_ms,
+            check_timeout: m.check_timeout,
             auditor_id: Some(u64::from(std::process::id()) + 1),
             auditor: Mutex::new(Auditor {
                 published: None,

@@ -6,7 +6,7 @@
 
 use std::sync::atomic::{fence, AtomicU64, Ordering};
 
-const MAGIC: u64 = 0x4447_5348_4d30_3031; // "DGSHM001"
+const MAGIC: u64 = 0x4447_5348_4d30_3032; // "DGSHM002"
 /// Bytes of fault text kept per directory (what is wrong, then the fix).
 pub const TEXT_BYTES: usize = 1024;
 const TEXT_WORDS: usize = TEXT_BYTES / 8;
@@ -55,6 +55,10 @@ struct Header {
     /// The process that ran the last audit (0: none yet). It keeps the turn while it lives, so
     /// one child's caches stay warm, as with a singleton.
     auditor_pid: AtomicU64,
+    /// The fencing token of the current lease: bumped at every lease taken. A writer publishes
+    /// only while its token is still the current one, so an auditor whose lease ran out while
+    /// it was still auditing (a stalled filesystem call) can never write after its successor.
+    lease_token: AtomicU64,
 }
 
 #[repr(C)]
@@ -277,7 +281,14 @@ impl SharedState {
     /// `grace_ms` past the due time before they step in (it has exited, or is stopping).
     /// Every child's watchdog asks; exactly one audits per due time, and if that child dies
     /// mid-audit the lease runs out and another takes over.
-    pub fn try_lease_audit(&self, now_ms: u64, hold_ms: u64, me: u64, grace_ms: u64) -> bool {
+    /// Returns the lease's fencing token (for `publish_fenced`).
+    pub fn try_lease_audit(
+        &self,
+        now_ms: u64,
+        hold_ms: u64,
+        me: u64,
+        grace_ms: u64,
+    ) -> Option<u64> {
         let h = self.header();
         let current = h.audit_lease_ms.load(Ordering::Acquire);
         let last = h.auditor_pid.load(Ordering::Acquire);
@@ -292,10 +303,11 @@ impl SharedState {
                     Ordering::Acquire,
                 )
                 .is_ok();
-        if taken {
-            h.auditor_pid.store(me, Ordering::Release);
+        if !taken {
+            return None;
         }
-        taken
+        h.auditor_pid.store(me, Ordering::Release);
+        Some(h.lease_token.fetch_add(1, Ordering::AcqRel) + 1)
     }
 
     /// Ends the lease: the next audit is due at `next_due_ms`.
@@ -356,11 +368,57 @@ impl SharedState {
         Health::from_u8(self.slot(i).state.load(Ordering::Acquire) as u8)
     }
 
-    /// Publishes records (by index) and totals as one consistent update.
+    /// Publishes records (by index) and totals as one consistent update, unconditionally: for
+    /// the parent seeding a fresh region before any child exists.
     pub fn publish(&self, records: &[(usize, DirRecord)], totals: &Totals) {
+        self.publish_as(None, records, totals);
+    }
+
+    /// Publishes as the holder of the lease `token`; false (nothing written) when that lease
+    /// is no longer the current one.
+    pub fn publish_fenced(
+        &self,
+        token: u64,
+        records: &[(usize, DirRecord)],
+        totals: &Totals,
+    ) -> bool {
+        self.publish_as(Some(token), records, totals)
+    }
+
+    /// Writers exclude each other by taking the sequence from even to odd with a
+    /// compare-and-swap (readers only ever load it), then check the fencing token while they
+    /// hold it; the write ends by moving it on to the next even value.
+    fn publish_as(
+        &self,
+        token: Option<u64>,
+        records: &[(usize, DirRecord)],
+        totals: &Totals,
+    ) -> bool {
         let h = self.header();
-        let seq = h.seq.load(Ordering::Relaxed);
-        h.seq.store(seq.wrapping_add(1), Ordering::Relaxed);
+        let seq = loop {
+            let seq = h.seq.load(Ordering::Acquire);
+            if seq % 2 == 1 {
+                // Another writer is copying (a few microseconds); never two at once.
+                std::thread::yield_now();
+                continue;
+            }
+            if h.seq
+                .compare_exchange_weak(
+                    seq,
+                    seq.wrapping_add(1),
+                    Ordering::Acquire,
+                    Ordering::Relaxed,
+                )
+                .is_ok()
+            {
+                break seq;
+            }
+        };
+        if token.is_some_and(|t| h.lease_token.load(Ordering::Acquire) != t) {
+            // A stale writer: its lease was taken over. Nothing was written.
+            h.seq.store(seq.wrapping_add(2), Ordering::Release);
+            return false;
+        }
         fence(Ordering::Release);
         for (i, r) in records {
             self.write_slot(*i, r);
@@ -374,6 +432,7 @@ impl SharedState {
         h.last_audit_duration_us
             .store(totals.last_audit_duration_us, Ordering::Relaxed);
         h.seq.store(seq.wrapping_add(2), Ordering::Release);
+        true
     }
 
     fn write_slot(&self, i: usize, r: &DirRecord) {
@@ -590,30 +649,40 @@ mod tests {
         let s = unsafe { SharedState::init(mem.as_mut_ptr().cast(), 1, 1) };
         let (hold, grace) = (60_000, 500);
         s.release_audit(1_000);
-        assert!(!s.try_lease_audit(999, hold, 7, grace), "not due yet");
         assert!(
-            s.try_lease_audit(1_000, hold, 7, grace),
+            s.try_lease_audit(999, hold, 7, grace).is_none(),
+            "not due yet"
+        );
+        assert!(
+            s.try_lease_audit(1_000, hold, 7, grace).is_some(),
             "due, and nobody audited yet"
         );
         assert!(
-            !s.try_lease_audit(1_001, hold, 8, grace),
+            s.try_lease_audit(1_001, hold, 8, grace).is_none(),
             "held by the first"
         );
         // The last auditor keeps its turn; another child steps in only after the grace.
         s.release_audit(2_000);
-        assert!(!s.try_lease_audit(2_000, hold, 8, grace), "7's turn");
-        assert!(s.try_lease_audit(2_000, hold, 7, grace), "7 keeps the turn");
+        assert!(
+            s.try_lease_audit(2_000, hold, 8, grace).is_none(),
+            "7's turn"
+        );
+        assert!(
+            s.try_lease_audit(2_000, hold, 7, grace).is_some(),
+            "7 keeps the turn"
+        );
         s.release_audit(3_000);
         assert!(
-            !s.try_lease_audit(3_499, hold, 8, grace),
+            s.try_lease_audit(3_499, hold, 8, grace).is_none(),
             "7 may still come"
         );
         assert!(
-            s.try_lease_audit(3_500, hold, 8, grace),
+            s.try_lease_audit(3_500, hold, 8, grace).is_some(),
             "7 is gone: 8 steps in"
         );
         assert!(
-            s.try_lease_audit(3_500 + hold + grace, hold, 9, grace),
+            s.try_lease_audit(3_500 + hold + grace, hold, 9, grace)
+                .is_some(),
             "a holder that died mid-audit lets go after the hold"
         );
         // Many children at once past the grace: exactly one wins.
@@ -621,12 +690,81 @@ mod tests {
         let winners: usize = std::thread::scope(|scope| {
             let handles: Vec<_> = (10..18)
                 .map(|me| {
-                    scope.spawn(move || usize::from(s.try_lease_audit(201_000, hold, me, grace)))
+                    scope.spawn(move || {
+                        usize::from(s.try_lease_audit(201_000, hold, me, grace).is_some())
+                    })
                 })
                 .collect();
             handles.into_iter().map(|h| h.join().unwrap()).sum()
         });
         assert_eq!(winners, 1);
+    }
+
+    /// An auditor whose lease ran out mid-audit (a stalled filesystem call outlasting the
+    /// hold) must not write after its successor: one writer at a time, and the sequence is
+    /// never left odd.
+    #[test]
+    fn a_writer_stalled_past_its_lease_cannot_publish_after_its_successor() {
+        let mut mem = region(1);
+        // SAFETY: the Vec is large enough and outlives the view.
+        let s = unsafe { SharedState::init(mem.as_mut_ptr().cast(), 1, 1) };
+        let (hold, grace) = (1_000, 0);
+        s.release_audit(0);
+        let stale = s
+            .try_lease_audit(10, hold, 7, grace)
+            .expect("7 takes the lease");
+        // 7 stalls in a filesystem call on another thread...
+        let (go, wait) = std::sync::mpsc::channel::<()>();
+        let writer = std::thread::scope(|scope| {
+            let w = scope.spawn(move || {
+                wait.recv().unwrap();
+                s.publish_fenced(stale, &[(0, failing("stale view"))], &Totals::default())
+            });
+            // ...its lease runs out, 8 takes over and publishes.
+            let fresh = s
+                .try_lease_audit(10 + hold, hold, 8, grace)
+                .expect("8 takes the expired lease");
+            assert!(s.publish_fenced(fresh, &[(0, failing("fresh view"))], &Totals::default()));
+            // 7 wakes up and tries to publish what it saw before.
+            go.send(()).unwrap();
+            w.join().unwrap()
+        });
+        assert!(!writer, "the stale writer is refused");
+        let (_, records) = s.snapshot().expect("the sequence is even: readable");
+        assert_eq!(records[0].what, "fresh view");
+        assert_eq!(s.record(0).unwrap().what, "fresh view");
+    }
+
+    #[test]
+    fn concurrent_writers_exclude_each_other() {
+        let mut mem = region(2);
+        // SAFETY: as above; the Vec lives until the scope's threads are joined.
+        let s = unsafe { SharedState::init(mem.as_mut_ptr().cast(), 2, 1) };
+        std::thread::scope(|scope| {
+            for w in 0..4u64 {
+                scope.spawn(move || {
+                    for n in 0..500u64 {
+                        let rec = DirRecord {
+                            since_unix_s: w * 1000 + n,
+                            what: (w * 1000 + n).to_string(),
+                            ..failing("")
+                        };
+                        s.publish(&[(0, rec.clone()), (1, rec)], &Totals::default());
+                    }
+                });
+            }
+            scope.spawn(move || {
+                for _ in 0..2000 {
+                    if let Some((_, r)) = s.snapshot() {
+                        assert_eq!(r[0], r[1], "both slots from one writer");
+                        if r[0].health == Health::Failing {
+                            assert_eq!(r[0].what, r[0].since_unix_s.to_string());
+                        }
+                    }
+                }
+            });
+        });
+        assert!(s.snapshot().is_some());
     }
 
     #[test]

@@ -2,12 +2,16 @@
 //! an administrator reads. Which sink the lines go to and whether to refuse is the glue's call.
 
 use super::audit::Audit;
+use super::bounded;
+use super::evaluator::AclCache;
 use super::fault::errno_text;
 use super::identity::{group_name_of, user_name_of, Identity};
 use super::messages::{self, Severity, Tag};
 use super::repair::{self, Action, Policy, Refusal, Stop};
 use super::spec::RequiredDir;
 use super::text::quote_path;
+use std::sync::Arc;
+use std::time::Duration;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Line {
@@ -145,14 +149,45 @@ fn stop_line(stop: &Stop, dir: &RequiredDir) -> Line {
     }
 }
 
-/// Runs repair (if `policy` is set) and the audit over `dirs` for `id`. With `dry_run`
+/// Runs repair (if `policy` is set) and the audit over `dirs` for `id`, each directory's
+/// filesystem calls bounded by `deadline` (`core::bounded`): a filesystem that does not answer
+/// delays the report by one deadline and is reported, never waited for. With `dry_run`
 /// (configtest) nothing is changed and the lines say what repair would do.
-pub fn run(dirs: &[&RequiredDir], id: &Identity, policy: Option<Policy>, dry_run: bool) -> Report {
+pub fn run(
+    dirs: &[Arc<RequiredDir>],
+    id: &Identity,
+    policy: Option<Policy>,
+    dry_run: bool,
+    deadline: Duration,
+) -> Report {
     let mut lines = Vec::new();
     let mut repairs = 0;
     if let Some(policy) = policy {
         for dir in dirs {
-            let out = repair::repair(dir, id, policy, dry_run);
+            if bounded::stalls().covering(&dir.path).is_some() {
+                continue; // the audit below reports it as not answering
+            }
+            let (job_dir, job_id) = (dir.clone(), id.clone());
+            let out = bounded::run_one(dir.path.clone(), deadline, bounded::stalls(), move |_| {
+                repair::repair(&job_dir, &job_id, policy, dry_run)
+            });
+            let out = match out {
+                Ok(Some(out)) => out,
+                Ok(None) => continue, // panicked: DG00002 says where; the audit still runs
+                Err(stall) => {
+                    lines.push(Line {
+                        severity: Severity::Error,
+                        tag: messages::REPAIR_FAILED,
+                        text: format!(
+                            "repair of {} did not finish: its filesystem does not answer (no answer within {:.1} s); declared at {}",
+                            quote_path(dir.path.as_os_str()),
+                            stall.waited.as_secs_f64(),
+                            dir.origin
+                        ),
+                    });
+                    continue;
+                }
+            };
             if !dry_run {
                 repairs += out.actions.len();
             }
@@ -160,9 +195,9 @@ pub fn run(dirs: &[&RequiredDir], id: &Identity, policy: Option<Policy>, dry_run
             lines.extend(out.stop.iter().map(|s| stop_line(s, dir)));
         }
     }
-    let audit = Audit::run(dirs, id);
+    let (audit, _) = Audit::run_bounded(dirs, id, deadline, AclCache::default());
     for finding in &audit.findings {
-        let dir = dirs[finding.index];
+        let dir = &dirs[finding.index];
         lines.push(Line {
             severity: Severity::Error,
             tag: finding.fault.tag(),
@@ -197,13 +232,19 @@ mod tests {
             file: "t.conf".into(),
             line: 3,
         };
-        let dir = RequiredDir::new(base.join("uploads"), Access::ReadWrite, origin);
-        let dry = run(&[&dir], &id, Some(Policy::Create), true);
+        let dir = Arc::new(RequiredDir::new(
+            base.join("uploads"),
+            Access::ReadWrite,
+            origin,
+        ));
+        let dirs = [dir.clone()];
+        let t = Duration::from_secs(5);
+        let dry = run(&dirs, &id, Some(Policy::Create), true, t);
         assert_eq!(dry.audit.findings.len(), 1);
         assert_eq!(dry.lines[0].tag, messages::REPAIR_WOULD);
         assert!(dry.lines[0].text.contains("declared at t.conf:3"));
 
-        let real = run(&[&dir], &id, Some(Policy::Create), false);
+        let real = run(&dirs, &id, Some(Policy::Create), false, t);
         assert!(real.audit.is_clean(), "{:?}", real.lines);
         assert_eq!(real.repairs, 1);
         assert_eq!(real.lines[0].tag, messages::REPAIR_CREATED);

@@ -5,7 +5,7 @@ use super::fault::KIND_NAMES;
 use super::shared::{DirRecord, Health, Totals};
 use super::spec::RequiredDir;
 use super::text::format_utc;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write;
 use std::sync::Arc;
 
@@ -34,7 +34,54 @@ pub fn format_of(query: Option<&[u8]>) -> Option<Format> {
     }
 }
 
+/// Which requirements a status page shows (`DirGuardStatusView`). A page a customer enables with
+/// `SetHandler` in an `.htaccess` must not show another virtual host's paths, faults and fix
+/// commands (which name users), so the narrow view is the default and the full one can only be
+/// chosen in the server's own configuration.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub enum View {
+    /// The requirements of the virtual host serving the page: its own declarations and the main
+    /// server's (which Apache applies to every virtual host).
+    #[default]
+    Vhost,
+    /// Every virtual host's requirements, as fleet monitoring needs.
+    All,
+}
+
+impl View {
+    /// The directive's keywords, in the order of `View::from_index`.
+    pub const KEYWORDS: [&'static str; 2] = ["vhost", "all"];
+
+    pub fn from_index(i: usize) -> Option<View> {
+        [View::Vhost, View::All].get(i).copied()
+    }
+}
+
+/// The requirements a page shows and their records, in the monitor's order. `dirs` and `records`
+/// are the monitor's (index i of one describes index i of the other); `visible` holds the
+/// declarations of the serving virtual host and of the main server. They are matched by
+/// identity, not by path: another host declaring the same path has its own origin, scope and
+/// owner, and those are its own business.
+pub fn select_view(
+    view: View,
+    dirs: &[Arc<RequiredDir>],
+    records: Vec<DirRecord>,
+    visible: &[Arc<RequiredDir>],
+) -> (Vec<Arc<RequiredDir>>, Vec<DirRecord>) {
+    let rows = dirs.iter().cloned().zip(records);
+    match view {
+        View::All => rows.unzip(),
+        View::Vhost => {
+            let shown: HashSet<*const RequiredDir> = visible.iter().map(Arc::as_ptr).collect();
+            rows.filter(|(d, _)| shown.contains(&Arc::as_ptr(d)))
+                .unzip()
+        }
+    }
+}
+
 pub struct Snapshot<'a> {
+    /// What `dirs` was selected by (the HTML page says so).
+    pub view: View,
     pub dirs: &'a [Arc<RequiredDir>],
     pub records: &'a [DirRecord],
     pub totals: &'a Totals,
@@ -384,6 +431,9 @@ pub fn render_html(s: &Snapshot<'_>) -> String {
         if s.totals.interval_s == 0 { "live monitoring off".to_owned() } else { format!("{} s", s.totals.interval_s) },
         format_utc(s.now_unix_s)
     );
+    if s.view == View::Vhost {
+        o.push_str("<p>Requirements of this virtual host and the server-wide ones only; other virtual hosts are not shown here (<code>DirGuardStatusView vhost</code>).</p>\n");
+    }
     o.push_str("<table>\n<tr><th>path</th><th>declared</th><th>access</th><th>state</th><th>since</th><th>fault</th><th>fix</th></tr>\n");
     for i in s.order() {
         let (d, r) = (&s.dirs[i], &s.records[i]);
@@ -496,6 +546,7 @@ mod tests {
     fn json_lists_failing_first_and_escapes_paths() {
         let (dirs, records, totals) = sample();
         let s = Snapshot {
+            view: View::All,
             dirs: &dirs,
             records: &records,
             totals: &totals,
@@ -518,6 +569,7 @@ mod tests {
     fn prometheus_labels_are_escaped_and_families_typed() {
         let (dirs, records, totals) = sample();
         let s = Snapshot {
+            view: View::All,
             dirs: &dirs,
             records: &records,
             totals: &totals,
@@ -547,6 +599,7 @@ mod tests {
     fn html_escapes_everything_it_shows() {
         let (dirs, records, totals) = sample();
         let s = Snapshot {
+            view: View::All,
             dirs: &dirs,
             records: &records,
             totals: &totals,
@@ -557,5 +610,127 @@ mod tests {
         assert!(h.contains("/srv/a&quot;b\\c\nd&lt;e&gt;"));
         assert!(!h.contains("<e>"));
         assert!(h.contains("<strong>1 failing</strong>"));
+    }
+
+    fn declared(path: &str, line: u32, scope: &str) -> Arc<RequiredDir> {
+        let mut d = RequiredDir::new(
+            path,
+            Access::ReadWrite,
+            Origin {
+                file: "sites.conf".into(),
+                line,
+            },
+        );
+        d.scope = scope.into();
+        Arc::new(d)
+    }
+
+    fn failing(fix: &str) -> DirRecord {
+        DirRecord {
+            health: Health::Failing,
+            kinds: 1,
+            fault_count: 1,
+            since_unix_s: 20,
+            what: "is missing".into(),
+            fix: fix.into(),
+            ..DirRecord::default()
+        }
+    }
+
+    /// The monitor's view of a shared server: one server-wide requirement, one of host A, one of
+    /// host B, and host B declaring host A's path too (same path, its own declaration).
+    fn shared_hosting() -> (Vec<Arc<RequiredDir>>, Vec<DirRecord>) {
+        let dirs = vec![
+            declared("/srv/shared", 1, "server"),
+            declared("/srv/a/uploads", 3, "<VirtualHost a:80>"),
+            declared("/srv/secret-customer/uploads", 7, "<VirtualHost b:80>"),
+            declared("/srv/a/uploads", 8, "<VirtualHost b:80>"),
+        ];
+        let records = vec![
+            DirRecord {
+                health: Health::Healthy,
+                since_unix_s: 10,
+                ..DirRecord::default()
+            },
+            failing("install -d -o alice '/srv/a/uploads'"),
+            failing("install -d -o bob '/srv/secret-customer/uploads'"),
+            failing("install -d -o bob '/srv/a/uploads'"),
+        ];
+        (dirs, records)
+    }
+
+    #[test]
+    fn the_vhost_view_shows_only_the_hosts_own_and_the_server_wide_requirements() {
+        let (dirs, records) = shared_hosting();
+        let visible = vec![dirs[0].clone(), dirs[1].clone()];
+        let (shown, recs) = select_view(View::Vhost, &dirs, records, &visible);
+        assert_eq!(shown.len(), 2);
+        assert!(Arc::ptr_eq(&shown[0], &dirs[0]) && Arc::ptr_eq(&shown[1], &dirs[1]));
+        // Each record stays with its directory.
+        assert_eq!(recs[0].health, Health::Healthy);
+        assert_eq!(recs[1].fix, "install -d -o alice '/srv/a/uploads'");
+    }
+
+    #[test]
+    fn the_same_path_declared_by_another_host_is_not_shown_as_this_hosts() {
+        let (dirs, records) = shared_hosting();
+        let (shown, recs) = select_view(View::Vhost, &dirs, records, &[dirs[1].clone()]);
+        assert_eq!(shown.len(), 1);
+        assert_eq!(shown[0].origin.line, 3);
+        assert!(!recs[0].fix.contains("bob"));
+    }
+
+    #[test]
+    fn the_all_view_shows_every_requirement_in_order() {
+        let (dirs, records) = shared_hosting();
+        let (shown, recs) = select_view(View::All, &dirs, records.clone(), &[]);
+        assert_eq!(shown.len(), dirs.len());
+        assert!(shown.iter().zip(&dirs).all(|(a, b)| Arc::ptr_eq(a, b)));
+        assert_eq!(recs, records);
+        let (none, _) = select_view(View::Vhost, &dirs, records, &[]);
+        assert!(none.is_empty());
+    }
+
+    #[test]
+    fn no_format_of_the_vhost_view_names_another_host_and_totals_count_what_is_shown() {
+        let (dirs, records) = shared_hosting();
+        let visible = vec![dirs[0].clone(), dirs[1].clone()];
+        let (shown, recs) = select_view(View::Vhost, &dirs, records, &visible);
+        let totals = Totals::default();
+        let s = Snapshot {
+            view: View::Vhost,
+            dirs: &shown,
+            records: &recs,
+            totals: &totals,
+            explained: &[(500, 0, 3)],
+            now_unix_s: 40,
+        };
+        let (json, prom, html) = (render_json(&s), render_prometheus(&s), render_html(&s));
+        for out in [&json, &prom, &html] {
+            assert!(
+                !out.contains("secret-customer") && !out.contains("bob"),
+                "{out}"
+            );
+            assert!(!out.contains("<VirtualHost b:80>") && !out.contains("sites.conf:8"));
+        }
+        assert!(
+            json.contains(r#""totals":{"directories":2,"healthy":1,"failing":1,"unknown":0}"#),
+            "{json}"
+        );
+        assert!(
+            html.contains("<strong>2</strong> required directories"),
+            "{html}"
+        );
+        assert!(html.contains("DirGuardStatusView vhost"));
+        assert!(prom.contains("dirguard_directory_healthy{path=\"/srv/a/uploads\",scope=\"<VirtualHost a:80>\"} 0\n"), "{prom}");
+    }
+
+    #[test]
+    fn the_view_keywords_match_their_variants() {
+        assert_eq!(View::default(), View::Vhost);
+        assert_eq!(View::from_index(0), Some(View::Vhost));
+        assert_eq!(View::from_index(1), Some(View::All));
+        assert_eq!(View::from_index(2), None);
+        assert_eq!(View::KEYWORDS, ["vhost", "all"]);
     }
 }

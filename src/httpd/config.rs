@@ -6,6 +6,7 @@ use super::pool;
 use crate::core::explain::{parse_retry_after, ExplainSet, OnFailure};
 use crate::core::monitor::Monitor;
 use crate::core::spec::{self, Base, Origin, RequiredDir};
+use crate::core::status::View;
 use crate::ffi;
 use std::ffi::CStr;
 use std::os::raw::{c_char, c_int, c_void};
@@ -40,6 +41,8 @@ pub struct ServerConfig {
     pub repair: Option<RepairMode>,
     /// Seconds between live audits; 0 disables them (main server only).
     pub interval: Option<u32>,
+    /// `DirGuardCheckTimeout` (main server only).
+    pub check_timeout: Option<std::time::Duration>,
     /// The live monitor of this generation (main server only), set in post_config.
     pub monitor: OnceLock<Arc<Monitor>>,
     /// The startup report made in the first pass's check_config, handed to that pass's
@@ -59,6 +62,11 @@ impl ServerConfig {
     pub fn interval_s(&self) -> u32 {
         self.interval.unwrap_or(DEFAULT_INTERVAL_S)
     }
+
+    pub fn check_timeout(&self) -> std::time::Duration {
+        self.check_timeout
+            .unwrap_or(crate::core::bounded::DEFAULT_TIMEOUT)
+    }
 }
 
 /// Per directory/location section: the requirements in scope there and what a request does
@@ -69,6 +77,8 @@ pub struct DirConfig {
     pub on_failure: Option<OnFailure>,
     pub retry_after: Option<u32>,
     pub explain: Option<ExplainSet>,
+    /// `DirGuardStatusView`: what a status page here shows (never set from .htaccess).
+    pub status_view: Option<View>,
 }
 
 impl DirConfig {
@@ -77,6 +87,7 @@ impl DirConfig {
             && self.on_failure.is_none()
             && self.retry_after.is_none()
             && self.explain.is_none()
+            && self.status_view.is_none()
     }
 }
 
@@ -124,6 +135,9 @@ pub unsafe extern "C" fn merge_server_config(
                 interval: add
                     .and_then(|a| a.interval)
                     .or(base.and_then(|b| b.interval)),
+                check_timeout: add
+                    .and_then(|a| a.check_timeout)
+                    .or(base.and_then(|b| b.check_timeout)),
                 monitor: OnceLock::new(),
                 pending: Mutex::new(None),
             };
@@ -186,6 +200,7 @@ pub unsafe extern "C" fn merge_dir_config(
                 on_failure: a.on_failure.or(b.on_failure),
                 retry_after: a.retry_after.or(b.retry_after),
                 explain: a.explain.or(b.explain),
+                status_view: a.status_view.or(b.status_view),
             };
             // SAFETY: Apache passes a live pool.
             unsafe { pool::alloc(p, merged) }.cast()
@@ -505,6 +520,23 @@ pub unsafe extern "C" fn cmd_interval(
     )
 }
 
+/// `DirGuardCheckTimeout SECONDS`
+pub unsafe extern "C" fn cmd_check_timeout(
+    cmd: *mut ffi::cmd_parms,
+    _mconfig: *mut c_void,
+    arg: *const c_char,
+) -> *const c_char {
+    directive(
+        "DirGuardCheckTimeout",
+        cmd,
+        || {
+            global_only(cmd)?;
+            crate::core::bounded::parse_timeout(&string_arg(arg))
+        },
+        |v| with_server(cmd, |sc| sc.check_timeout = Some(v)),
+    )
+}
+
 /// `DirGuardOnFailure continue|503`
 pub unsafe extern "C" fn cmd_on_failure(
     cmd: *mut ffi::cmd_parms,
@@ -551,5 +583,33 @@ pub unsafe extern "C" fn cmd_explain(
             ExplainSet::parse(&args.iter().map(String::as_str).collect::<Vec<_>>())
         },
         |v| with_dir(mconfig, |dc| dc.explain = Some(v)),
+    )
+}
+
+/// `DirGuardStatusView vhost|all`
+pub unsafe extern "C" fn cmd_status_view(
+    cmd: *mut ffi::cmd_parms,
+    mconfig: *mut c_void,
+    arg: *const c_char,
+) -> *const c_char {
+    directive(
+        "DirGuardStatusView",
+        cmd,
+        || {
+            // The table already keeps it out of .htaccess (no OR_* bit), but an
+            // `AllowOverrideList DirGuardStatusView` would let it in: the full view is the server
+            // administrator's to grant, never a customer's.
+            // SAFETY: Apache passes a live cmd_parms; the returned text is a static or pool string.
+            let err = unsafe { ffi::ap_check_cmd_context(cmd, ffi::NOT_IN_HTACCESS) };
+            if !err.is_null() {
+                // SAFETY: non-null, NUL-terminated.
+                return Err(
+                    String::from_utf8_lossy(unsafe { CStr::from_ptr(err) }.to_bytes()).into_owned(),
+                );
+            }
+            let i = keyword("DirGuardStatusView", arg, &View::KEYWORDS)?;
+            View::from_index(i).ok_or_else(|| "DirGuardStatusView: internal error".to_owned())
+        },
+        |v| with_dir(mconfig, |dc| dc.status_view = Some(v)),
     )
 }

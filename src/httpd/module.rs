@@ -10,7 +10,7 @@ use std::ptr;
 
 /// The directive table, terminated by an all-null entry. Apache only reads it.
 #[repr(transparent)]
-struct CommandTable([ffi::command_rec; 8]);
+struct CommandTable([ffi::command_rec; 10]);
 
 // SAFETY: the table is immutable; its raw pointers refer to 'static C string literals and
 // functions, so sharing it between threads is sound.
@@ -55,6 +55,16 @@ static COMMANDS: CommandTable = CommandTable([
         errmsg: c"SECONDS: how often the required directories are re-audited while serving (default 5, 0 = off)".as_ptr(),
     },
     ffi::command_rec {
+        name: c"DirGuardCheckTimeout".as_ptr(),
+        func: ffi::cmd_func {
+            take1: Some(config::cmd_check_timeout),
+        },
+        cmd_data: ptr::null_mut(),
+        req_override: SERVER_SCOPE,
+        args_how: ffi::TAKE1,
+        errmsg: c"SECONDS: how long one directory's check may take before its filesystem counts as not answering (default 3)".as_ptr(),
+    },
+    ffi::command_rec {
         name: c"DirGuardOnFailure".as_ptr(),
         func: ffi::cmd_func {
             take1: Some(config::cmd_on_failure),
@@ -83,6 +93,18 @@ static COMMANDS: CommandTable = CommandTable([
         req_override: ANY_SCOPE,
         args_how: ffi::TAKE_ARGV,
         errmsg: c"off|5xx|4xx|STATUS...: which final statuses get an explanation in the error log (default 5xx)".as_ptr(),
+    },
+    // No OR_* bit: Apache itself refuses it in .htaccess ("not allowed here"), so only the
+    // server's own configuration can widen a status page to every virtual host.
+    ffi::command_rec {
+        name: c"DirGuardStatusView".as_ptr(),
+        func: ffi::cmd_func {
+            take1: Some(config::cmd_status_view),
+        },
+        cmd_data: ptr::null_mut(),
+        req_override: ANY_SCOPE,
+        args_how: ffi::TAKE1,
+        errmsg: c"vhost|all: what a dirguard-status page here shows: the serving virtual host's requirements, or every virtual host's (default vhost)".as_ptr(),
     },
     ffi::command_rec {
         name: ptr::null(),

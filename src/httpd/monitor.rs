@@ -29,6 +29,7 @@ pub fn start(
     dirs: Vec<Arc<RequiredDir>>,
     id: Identity,
     interval_s: u32,
+    check_timeout: std::time::Duration,
     startup: Option<(&Audit, usize)>,
 ) -> Option<Arc<Monitor>> {
     let size = SharedState::size_for(dirs.len());
@@ -63,6 +64,7 @@ pub fn start(
         id,
         shared,
         u64::from(interval_s),
+        check_timeout,
         startup,
     ));
     if interval_s > 0 && count > 0 && !register_watchdog(s, pconf, &monitor, interval_s) {

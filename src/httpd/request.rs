@@ -7,7 +7,8 @@
 use super::config::{dir_config, server_config, DirConfig, DEFAULT_RETRY_AFTER_S};
 use super::ffi_util::cstr_bytes;
 use super::log::{self, Sink};
-use crate::core::explain::{diagnose, Cause, OnFailure};
+use crate::core::explain::{diagnose_bounded, last_known, Cause, OnFailure, EXPLAIN_WAIT};
+use crate::core::fault::Fault;
 use crate::core::identity::Identity;
 use crate::core::messages::{self, Severity};
 use crate::core::monitor::{unix_now, Monitor};
@@ -270,13 +271,29 @@ fn explain(
             &own_identity
         }
     };
-    let in_scope: Vec<&RequiredDir> = dc
-        .map(|d| d.required.iter().map(|a| a.as_ref()).collect())
-        .unwrap_or_default();
+    let required: &[std::sync::Arc<RequiredDir>] = dc.map(|d| d.required.as_slice()).unwrap_or(&[]);
+    let in_scope: Vec<&RequiredDir> = required.iter().map(|a| a.as_ref()).collect();
     // SAFETY: live request; filename is null or NUL-terminated.
     let filename = unsafe { cstr_bytes((*last).filename) }
         .map(|b| Path::new(OsStr::from_bytes(b)).to_path_buf());
-    let cause = diagnose(&in_scope, filename.as_deref(), status, id);
+    let wait = monitor.map_or(EXPLAIN_WAIT, |m| m.check_timeout().min(EXPLAIN_WAIT));
+    let cause = diagnose_bounded(required, filename.as_deref(), status, id, wait);
+    // A directory that does not answer was not checked now: say what the audits last saw.
+    let last_known_state = match (&cause, monitor) {
+        (
+            Cause::Required {
+                dir,
+                fault: Fault::NotAnswering { .. },
+            },
+            Some(m),
+        ) => in_scope
+            .get(*dir)
+            .and_then(|d| d.slot.get())
+            .and_then(|slot| m.shared().record(*slot))
+            .map(|r| last_known(r.health.keyword(), r.since_unix_s))
+            .unwrap_or_default(),
+        _ => String::new(),
+    };
     let note = cause.note(&in_scope);
     set_note(orig, NOTE_CAUSE, &note);
     if last != orig {
@@ -299,7 +316,7 @@ fn explain(
     let storm = shared.storm(cause.key(&in_scope), unix_now().as_secs());
     let line = || {
         format!(
-            "{}: {}",
+            "{}: {}{last_known_state}",
             describe_request(last, status),
             cause.render(&in_scope, id)
         )

@@ -36,14 +36,21 @@ fn configtest() -> bool {
     query(ffi::AP_SQ_RUN_MODE) != ffi::AP_SQ_RM_NORMAL as c_int
 }
 
-/// Every declaration of every server (main first, then virtual hosts in config order).
+/// Every declaration of every server (main first, then virtual hosts in config order), each
+/// once. A virtual host in which none of this module's directives appears has no configuration
+/// of its own: httpd 2.4 gives it the main server's, the same pointer, without a merge
+/// (`merge_server_configs` in server/config.c), so its declarations are the main server's.
 fn declared(s: *const ffi::server_rec) -> Vec<Arc<RequiredDir>> {
     let mut all = Vec::new();
+    let mut seen: Vec<*const ServerConfig> = Vec::new();
     let mut cur = s;
     while !cur.is_null() {
         // SAFETY: Apache's server list, alive for the config generation.
         if let Some(sc) = unsafe { server_config(cur) } {
-            all.extend(sc.declared.iter().cloned());
+            if !seen.contains(&(sc as *const ServerConfig)) {
+                seen.push(sc);
+                all.extend(sc.declared.iter().cloned());
+            }
         }
         // SAFETY: as above.
         cur = unsafe { (*cur).next };
@@ -105,13 +112,12 @@ fn make_report(
     if sc.startup_mode() == StartupMode::Off || dirs.is_empty() {
         return None;
     }
-    let refs: Vec<&RequiredDir> = dirs.iter().map(Arc::as_ref).collect();
     let policy = match sc.repair_mode() {
         RepairMode::Off => None,
         RepairMode::Create => Some(Policy::Create),
         RepairMode::Enforce => Some(Policy::Enforce),
     };
-    let report = startup::run(&refs, id, policy, dry_run);
+    let report = startup::run(dirs, id, policy, dry_run, sc.check_timeout());
     let refuse = sc.startup_mode() == StartupMode::Fail && !report.audit.is_clean();
     Some((report, refuse))
 }
@@ -190,7 +196,15 @@ pub fn post_config(s: *mut ffi::server_rec, pconf: *mut ffi::apr_pool_t) -> c_in
         }
     }
     let startup = report.as_ref().map(|(r, _)| (&r.audit, r.repairs));
-    if let Some(monitor) = super::monitor::start(s, pconf, dirs, id, sc.interval_s(), startup) {
+    if let Some(monitor) = super::monitor::start(
+        s,
+        pconf,
+        dirs,
+        id,
+        sc.interval_s(),
+        sc.check_timeout(),
+        startup,
+    ) {
         let _ = sc.monitor.set(monitor);
     }
     OK

@@ -765,3 +765,30 @@ impl Drop for Tmpfs {
             .status();
     }
 }
+
+impl Apache {
+    /// One raw HTTP/1.0 request (ending in an empty line): (status, headers and body).
+    pub fn send(&self, request: &str) -> (u16, String) {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.write_all(request.as_bytes()).unwrap();
+        let mut resp = String::new();
+        let _ = s.read_to_string(&mut resp);
+        let status = resp
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        (status, resp)
+    }
+
+    /// GET with this Host header (a name-based virtual host): (status, body).
+    pub fn get_host(&self, host: &str, path: &str) -> (u16, String) {
+        let (status, resp) = self.send(&format!("GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n"));
+        let body = resp
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_owned())
+            .unwrap_or_default();
+        (status, body)
+    }
+}
