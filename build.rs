@@ -114,6 +114,10 @@ fn allowlist(b: bindgen::Builder) -> bindgen::Builder {
         "server_rec",
         "request_rec",
         "ap_logconf",
+        // LogLevel of every section, for the `log` crate's filter (httpd/log.rs).
+        "core_server_config",
+        "core_dir_config",
+        "apr_array_header_t",
         "ap_conf_vector_t",
         "process_rec",
         "ap_directive_t",

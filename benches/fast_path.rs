@@ -7,6 +7,7 @@
 use criterion::{criterion_group, criterion_main, Criterion};
 use mod_dirguard::core::explain::{diagnose, ExplainSet};
 use mod_dirguard::core::identity::Identity;
+use mod_dirguard::core::settings::Interval;
 use mod_dirguard::core::shared::{Health, SharedState};
 use mod_dirguard::core::spec::{Access, Origin, RequiredDir};
 use std::hint::black_box;
@@ -14,7 +15,7 @@ use std::hint::black_box;
 fn fast_path(c: &mut Criterion) {
     let mut mem = vec![0u64; SharedState::size_for(10) / 8 + 1];
     // SAFETY: the Vec is large enough, 8-byte aligned and outlives the view.
-    let shared = unsafe { SharedState::init(mem.as_mut_ptr().cast(), 10, 5) };
+    let shared = unsafe { SharedState::init(mem.as_mut_ptr().cast(), 10, Interval::from_secs(5)) };
     let slots: Vec<usize> = (0..10).collect();
     c.bench_function("fixups: health of 10 in-scope directories", |b| {
         b.iter(|| {

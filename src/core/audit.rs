@@ -6,6 +6,7 @@ use super::evaluator::FsStats;
 use super::evaluator::{AclCache, Evaluation, Evaluator, Memo};
 use super::fault::Fault;
 use super::identity::Identity;
+use super::records::{quoted, Lazy, Millis};
 use super::spec::RequiredDir;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -98,8 +99,27 @@ impl Audit {
                 {
                     panic!("test-panic: planted panic in the audit of a directory");
                 }
+                let started = log::log_enabled!(log::Level::Debug).then(Instant::now);
                 let evaluation = evaluator.evaluate_full(&worker_dirs[i]);
                 st.memo = evaluator.into_memo();
+                if let Some(started) = started {
+                    log::debug!(
+                        "{}: checked in {}: {}",
+                        quoted(&worker_dirs[i].path),
+                        Millis(started.elapsed()),
+                        Lazy(|f| match evaluation.faults.as_slice() {
+                            [] => f.write_str("passes"),
+                            faults => {
+                                f.write_str("failing (")?;
+                                for (n, fault) in faults.iter().enumerate() {
+                                    let sep = if n == 0 { "" } else { ", " };
+                                    write!(f, "{sep}{}", fault.kind().name())?;
+                                }
+                                f.write_str(")")
+                            }
+                        })
+                    );
+                }
                 evaluation
             });
         let items: Vec<usize> = (0..dirs.len()).collect();
@@ -129,11 +149,26 @@ impl Audit {
                     );
                     stats[index] = evaluation.fs;
                 }
-                Outcome::NotAnswering(stall) => findings.push(Finding {
-                    index,
-                    fault: Fault::NotAnswering { stall },
-                }),
-                Outcome::Unknown => unknown.push(index),
+                Outcome::NotAnswering(stall) => {
+                    log::debug!(
+                        "{}: not answering: {} of {} did not return within {}",
+                        quoted(&dirs[index].path),
+                        stall.call,
+                        quoted(&stall.path),
+                        Millis(stall.waited)
+                    );
+                    findings.push(Finding {
+                        index,
+                        fault: Fault::NotAnswering { stall },
+                    })
+                }
+                Outcome::Unknown => {
+                    log::debug!(
+                        "{}: unknown: its check panicked or no worker could start",
+                        quoted(&dirs[index].path)
+                    );
+                    unknown.push(index)
+                }
             }
         }
         let audit = Audit {
@@ -143,6 +178,14 @@ impl Audit {
             unknown,
             elapsed: start.elapsed(),
         };
+        log::debug!(
+            "{} director{} audited in {}: {} failing, {} unknown",
+            audit.checked,
+            if audit.checked == 1 { "y" } else { "ies" },
+            Millis(audit.elapsed),
+            audit.failing(),
+            audit.unknown.len()
+        );
         (audit, state.cache)
     }
 

@@ -12,6 +12,7 @@
 //! (`__cxa_thread_atexit_impl` counts the destructors per object and `dlclose` leaves an object
 //! with pending ones in place). See docs/design.md, "Safety", invariant S5.
 
+use super::records::{quoted, Lazy, Millis};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -318,7 +319,17 @@ where
     let mut todo: Vec<usize> = Vec::with_capacity(items.len());
     for &i in items {
         match stalls.covering(&path_of(i)) {
-            Some(stall) => out.push((i, Outcome::NotAnswering(stall))),
+            Some(stall) => {
+                log::debug!(
+                    "{}: not touched: {} of {} has not returned since {}, so nothing under {} is",
+                    quoted(&path_of(i)),
+                    stall.call,
+                    quoted(&stall.path),
+                    Lazy(|f| f.write_str(&super::text::format_utc(stall.since_unix_s))),
+                    quoted(stall.scope())
+                );
+                out.push((i, Outcome::NotAnswering(stall)))
+            }
             None => todo.push(i),
         }
     }
@@ -353,9 +364,28 @@ where
                         }
                     }
                     let _ = tx.send(Msg::Done(Box::new(st)));
+                    if abandoned.load(Ordering::Acquire) {
+                        log::debug!(
+                            "an abandoned worker's call returned after {}: its stall clears, the next check retries{}",
+                            Millis(progress.current().1.elapsed()),
+                            Lazy(|f| match progress.current().2 {
+                                Some((call, _)) => {
+                                    write!(f, " (last call: {} of {})", call.name, quoted(&call.path))
+                                }
+                                None => Ok(()),
+                            })
+                        );
+                    }
                     returned.store(true, Ordering::Release);
                 })
         };
+        if let Err(e) = &spawned {
+            log::debug!(
+                "no worker thread could start ({e}): {} item{} unknown",
+                todo.len(),
+                if todo.len() == 1 { "" } else { "s" }
+            );
+        }
         if spawned.is_err() {
             out.extend(todo.drain(..).map(|i| (i, Outcome::Unknown)));
             break;
@@ -402,6 +432,23 @@ where
                         waited: deadline,
                     };
                     stalls.record(stall.clone(), returned.clone());
+                    log::debug!(
+                        "{} of {} has not returned within {}: worker abandoned, stall recorded for {}{}",
+                        stall.call,
+                        quoted(&stall.path),
+                        Millis(deadline),
+                        quoted(stall.scope()),
+                        Lazy(|f| match &stall.mount {
+                            Some(m) => write!(
+                                f,
+                                " (mount {}, {} from {})",
+                                quoted(&m.point),
+                                super::text::escape_log(m.fstype.as_bytes()),
+                                super::text::escape_log(m.source.as_bytes())
+                            ),
+                            None => f.write_str(" (mount unknown)"),
+                        })
+                    );
                     out.push((now_item, Outcome::NotAnswering(stall)));
                     stalled_at = Some(now_item);
                     break;

@@ -6,6 +6,7 @@ use super::bounded::Progress;
 use super::fault::Fault;
 use super::identity::Identity;
 use super::permission::{self, Acl, Ownership, X};
+use super::records::{class_word, quoted, Bits, Errno, Lazy, TRACE2};
 use super::spec::{Access, RequiredDir};
 use std::collections::HashMap;
 use std::ffi::CString;
@@ -53,9 +54,16 @@ impl AclCache {
         let stamp = (md.ctime(), md.ctime_nsec());
         if let Some((seen, acl)) = self.entries.get(&key) {
             if *seen == stamp {
+                log::trace!(target: TRACE2, "ACL cache hit for {} (inode unchanged)", quoted(path));
                 return acl.clone();
             }
         }
+        log::trace!(
+            target: TRACE2,
+            "ACL cache miss for {} ({})",
+            quoted(path),
+            if self.entries.contains_key(&key) { "inode changed" } else { "inode not seen yet" }
+        );
         let acl = Acl::read(path);
         self.entries.insert(key, (stamp, acl.clone()));
         acl
@@ -223,14 +231,33 @@ impl<'a> Evaluator<'a> {
         self.enter("lstat", path);
         match std::fs::symlink_metadata(path) {
             Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ENOTDIR)) => {
+                log::trace!("{}: lstat: {}", quoted(path), Errno(errno_of(&e)));
                 Ancestor::Missing
             }
-            Err(_) => Ancestor::Other,
-            Ok(md) if md.file_type().is_symlink() => Ancestor::Symlink,
+            Err(e) => {
+                log::debug!("ancestor {}: lstat: {}", quoted(path), Errno(errno_of(&e)));
+                Ancestor::Other
+            }
+            Ok(md) if md.file_type().is_symlink() => {
+                log::trace!("ancestor {}: a symbolic link", quoted(path));
+                Ancestor::Symlink
+            }
             Ok(md) if md.is_dir() => {
                 let own = ownership(&md);
                 let acl = self.acl(path, &md);
                 let verdict = permission::check(self.id, &own, acl.as_ref(), X);
+                log::log!(
+                    if verdict.allowed { log::Level::Trace } else { log::Level::Debug },
+                    "ancestor {}: search (x) {} for uid {} by {} (owner uid {}, group gid {}, mode {:04o}{})",
+                    quoted(path),
+                    if verdict.allowed { "allowed" } else { "denied" },
+                    self.id.uid,
+                    class_word(verdict.class),
+                    own.uid,
+                    own.gid,
+                    own.mode,
+                    if acl.is_some() { ", with an ACL" } else { "" }
+                );
                 Ancestor::Dir {
                     blocked: (!verdict.allowed).then(|| {
                         Box::new(Fault::AncestorBlocked {
@@ -243,7 +270,14 @@ impl<'a> Evaluator<'a> {
                     }),
                 }
             }
-            Ok(_) => Ancestor::Other,
+            Ok(md) => {
+                log::trace!(
+                    "ancestor {}: {}, not a directory",
+                    quoted(path),
+                    file_kind(&md)
+                );
+                Ancestor::Other
+            }
         }
     }
 
@@ -292,6 +326,11 @@ impl<'a> Evaluator<'a> {
         if lexical.crossed_symlink || path_is_symlink {
             self.enter("realpath", path);
             let real = std::fs::canonicalize(path).ok()?;
+            log::trace!(
+                "{}: crosses a symbolic link; the ancestors of {} are checked too",
+                quoted(path),
+                quoted(&real)
+            );
             return self.chain(real.parent()?).blocked.map(|f| *f);
         }
         None
@@ -325,6 +364,17 @@ impl<'a> Evaluator<'a> {
                     first_missing: self.first_missing(path),
                     errno: errno_of(&e),
                 });
+                log::debug!(
+                    "{}: lstat: {}: missing{}",
+                    quoted(path),
+                    Errno(errno_of(&e)),
+                    Lazy(|f| match faults.last() {
+                        Some(Fault::Missing { first_missing, .. }) if first_missing != path => {
+                            write!(f, " (first missing component {})", quoted(first_missing))
+                        }
+                        _ => Ok(()),
+                    })
+                );
                 return Evaluation { faults, fs: None };
             }
             Err(e) => {
@@ -332,10 +382,16 @@ impl<'a> Evaluator<'a> {
                 // ancestor cannot be searched; name it rather than the symptom.
                 if e.raw_os_error() == Some(libc::EACCES) {
                     if let Some(blocked) = self.blocked_ancestor(path, false) {
+                        log::debug!(
+                            "{}: lstat: {}: an ancestor cannot be searched",
+                            quoted(path),
+                            Errno(errno_of(&e))
+                        );
                         faults.push(blocked);
                         return Evaluation { faults, fs: None };
                     }
                 }
+                log::debug!("{}: lstat: {}", quoted(path), Errno(errno_of(&e)));
                 faults.push(Fault::Uninspectable {
                     what: path.to_path_buf(),
                     call: "lstat",
@@ -345,6 +401,14 @@ impl<'a> Evaluator<'a> {
             }
         };
         let is_symlink = link_md.file_type().is_symlink();
+        log::trace!(
+            "{}: lstat: {}, owner uid {}, group gid {}, mode {:04o}",
+            quoted(path),
+            file_kind(&link_md),
+            link_md.uid(),
+            link_md.gid(),
+            link_md.mode() & 0o7777
+        );
         let md = if is_symlink {
             self.enter("stat", path);
             match std::fs::metadata(path) {
@@ -353,10 +417,17 @@ impl<'a> Evaluator<'a> {
                     self.enter("readlink", path);
                     let link = std::fs::read_link(path).unwrap_or_default();
                     let target = path.parent().unwrap_or(Path::new("/")).join(link);
+                    log::debug!(
+                        "{}: stat: {}: a symbolic link to the missing {}",
+                        quoted(path),
+                        Errno(errno_of(&e)),
+                        quoted(&target)
+                    );
                     faults.push(Fault::DanglingSymlink { target });
                     return Evaluation { faults, fs: None };
                 }
                 Err(e) => {
+                    log::debug!("{}: stat: {}", quoted(path), Errno(errno_of(&e)));
                     faults.push(Fault::Uninspectable {
                         what: path.to_path_buf(),
                         call: "stat",
@@ -369,6 +440,7 @@ impl<'a> Evaluator<'a> {
             link_md
         };
         if !md.is_dir() {
+            log::debug!("{}: is {}, not a directory", quoted(path), file_kind(&md));
             faults.push(Fault::NotADirectory {
                 found: file_kind(&md),
             });
@@ -377,12 +449,36 @@ impl<'a> Evaluator<'a> {
 
         let blocked = self.blocked_ancestor(path, is_symlink);
         let reachable = blocked.is_none();
+        if !reachable {
+            log::debug!(
+                "{}: an ancestor denies search; its access is not checked",
+                quoted(path)
+            );
+        }
         faults.extend(blocked);
 
         let own = ownership(&md);
         if reachable && dir.access != Access::None {
             let acl = self.acl(path, &md);
             let verdict = permission::check(self.id, &own, acl.as_ref(), dir.access.bits());
+            log::log!(
+                if verdict.allowed { log::Level::Trace } else { log::Level::Debug },
+                "{}: access {} ({}) {} for uid {} by {} (owner uid {}, group gid {}, mode {:04o}{}){}",
+                quoted(path),
+                dir.access.keyword(),
+                Bits(dir.access.bits()),
+                if verdict.allowed { "granted" } else { "denied" },
+                self.id.uid,
+                class_word(verdict.class),
+                own.uid,
+                own.gid,
+                own.mode,
+                if acl.is_some() { ", with an ACL" } else { "" },
+                Lazy(|f| match verdict.missing {
+                    0 => Ok(()),
+                    m => write!(f, "; lacks {}", Bits(m)),
+                })
+            );
             if !verdict.allowed {
                 faults.push(Fault::AccessDenied {
                     own,
@@ -394,21 +490,40 @@ impl<'a> Evaluator<'a> {
         }
         if let Some(owner) = &dir.owner {
             if owner.id != own.uid {
+                log::debug!(
+                    "{}: owner uid {}, declared {}",
+                    quoted(path),
+                    own.uid,
+                    owner.id
+                );
                 faults.push(Fault::Owner { found: own.uid });
             }
         }
         if let Some(group) = &dir.group {
             if group.id != own.gid {
+                log::debug!(
+                    "{}: group gid {}, declared {}",
+                    quoted(path),
+                    own.gid,
+                    group.id
+                );
                 faults.push(Fault::Group { found: own.gid });
             }
         }
         if let Some(mode) = dir.mode {
             if mode != own.mode {
+                log::debug!(
+                    "{}: mode {:04o}, declared {:04o}",
+                    quoted(path),
+                    own.mode,
+                    mode
+                );
                 faults.push(Fault::Mode { found: own.mode });
             }
         }
         let fs = match self.fs_stats_cached(path, md.dev()) {
             Err(errno) => {
+                log::debug!("{}: statvfs: {}", quoted(path), Errno(errno));
                 if dir.access == Access::ReadWrite
                     || dir.min_free.is_some()
                     || dir.min_inodes.is_some()
@@ -422,13 +537,31 @@ impl<'a> Evaluator<'a> {
                 None
             }
             Ok(st) => {
+                log::trace!(
+                    "{}: statvfs: {} bytes and {} inodes available{}",
+                    quoted(path),
+                    st.available_bytes,
+                    st.available_inodes,
+                    if st.read_only {
+                        ", mounted read-only"
+                    } else {
+                        ""
+                    }
+                );
                 if dir.access == Access::ReadWrite && st.read_only {
+                    log::debug!("{}: access rw on a read-only mount", quoted(path));
                     faults.push(Fault::ReadOnly {
                         mount: self.mount_point(path),
                     });
                 }
                 if let Some(required) = dir.min_free {
                     if st.available_bytes < required {
+                        log::debug!(
+                            "{}: {} bytes available, min-free {}",
+                            quoted(path),
+                            st.available_bytes,
+                            required
+                        );
                         faults.push(Fault::LowSpace {
                             available: st.available_bytes,
                             required,
@@ -438,6 +571,12 @@ impl<'a> Evaluator<'a> {
                 }
                 if let Some(required) = dir.min_inodes {
                     if st.available_inodes < required {
+                        log::debug!(
+                            "{}: {} inodes available, min-inodes {}",
+                            quoted(path),
+                            st.available_inodes,
+                            required
+                        );
                         faults.push(Fault::LowInodes {
                             available: st.available_inodes,
                             required,
@@ -448,6 +587,14 @@ impl<'a> Evaluator<'a> {
                 Some(st)
             }
         };
+        log::trace!(
+            "{}: {}",
+            quoted(path),
+            Lazy(|f| match faults.len() {
+                0 => f.write_str("passes every check"),
+                n => write!(f, "{n} fault{}", if n == 1 { "" } else { "s" }),
+            })
+        );
         Evaluation { faults, fs }
     }
 

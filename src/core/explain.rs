@@ -4,10 +4,11 @@
 
 use super::bounded::{self, Progress, Stall};
 use super::evaluator::{file_kind, Evaluator};
-use super::fault::{grant_command, Fault};
+use super::fault::{grant_command, CauseLabel, Fault, FaultKind};
 use super::identity::Identity;
-use super::messages::{self, Tag};
+use super::messages::{self, Severity, Tag};
 use super::permission::{self, Ownership, R, X};
+use super::records::{quoted, Lazy, Millis};
 use super::spec::{Access, Origin, RequiredDir};
 use super::text::{quote_path, ShellCommand};
 use std::os::unix::ffi::OsStrExt;
@@ -15,9 +16,6 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
-
-/// The `not-answering` fault kind's index among the cause labels.
-const FAULT_KIND_NOT_ANSWERING: usize = super::fault::KIND_NAMES.len() - 1;
 
 /// Final statuses to explain, as a bit set over 0..640.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -108,6 +106,14 @@ impl OnFailure {
     }
 }
 
+/// The `Retry-After` of a `DirGuardOnFailure 503` answer without `DirGuardRetryAfter`.
+pub const DEFAULT_RETRY_AFTER_S: u32 = 30;
+
+/// The `Retry-After` seconds of a 503 answer: the configured ones, else the default.
+pub fn retry_after_s(configured: Option<u32>) -> u32 {
+    configured.unwrap_or(DEFAULT_RETRY_AFTER_S)
+}
+
 /// `DirGuardRetryAfter SECONDS` (1 to 86400).
 pub fn parse_retry_after(arg: &str) -> Result<u32, String> {
     arg.parse::<u32>()
@@ -146,21 +152,35 @@ pub enum Cause {
     Nothing,
 }
 
-/// Index of the "none" cause among the metric cause labels (after the 13 fault kinds).
-pub const CAUSE_NONE: usize = super::fault::KIND_NAMES.len();
-pub const CAUSE_LABELS: usize = CAUSE_NONE + 1;
+/// Identifies a cause for storm control (one full line per cause per second): the line that
+/// reports it (a 503 answer and an explanation are limited apart), the kind of the cause and the
+/// path it is about. 0 is never a key (it marks a free slot in shared memory).
+pub fn storm_key(line: Tag, label: CauseLabel, path: &Path) -> u64 {
+    // FNV-1a over the tag, the label and the path bytes.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let head = line.0.to_le_bytes();
+    for b in head
+        .iter()
+        .chain(&[label.index() as u8])
+        .chain(path.as_os_str().as_bytes())
+    {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h.max(1)
+}
 
 impl Cause {
-    /// The cause's label in metrics: a fault kind (see `Fault::kind`) or "none".
-    pub fn label_index(&self) -> usize {
+    /// The cause's label in metrics: the kind of its fault, or none.
+    pub fn label(&self) -> CauseLabel {
         match self {
             Cause::Required { fault, .. } | Cause::BlockedComponent { fault, .. } => {
-                fault.kind_index()
+                fault.kind().into()
             }
-            Cause::MissingComponent { .. } => 0,
-            Cause::Unreadable { .. } => 4,
-            Cause::FileNotAnswering { .. } => FAULT_KIND_NOT_ANSWERING,
-            Cause::Nothing => CAUSE_NONE,
+            Cause::MissingComponent { .. } => FaultKind::Missing.into(),
+            Cause::Unreadable { .. } => FaultKind::AccessDenied.into(),
+            Cause::FileNotAnswering { .. } => FaultKind::NotAnswering.into(),
+            Cause::Nothing => CauseLabel::Nothing,
         }
     }
 
@@ -180,16 +200,15 @@ impl Cause {
             Cause::FileNotAnswering { stall, .. } => stall.scope(),
             Cause::Nothing => Path::new(""),
         };
-        // FNV-1a over the kind and the path bytes; 0 is reserved for "free slot".
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for b in [self.label_index() as u8]
-            .iter()
-            .chain(path.as_os_str().as_bytes())
-        {
-            h ^= u64::from(*b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
+        storm_key(messages::EXPLAIN_CAUSE, self.label(), path)
+    }
+
+    /// An explanation is an error, a response nothing explains a warning.
+    pub fn severity(&self) -> Severity {
+        match self {
+            Cause::Nothing => Severity::Warning,
+            _ => Severity::Error,
         }
-        h.max(1)
     }
 
     pub fn tag(&self) -> Tag {
@@ -201,7 +220,7 @@ impl Cause {
 
     /// A short form for `r->notes` (`dirguard-cause`, for access logs): kind and path.
     pub fn note(&self, in_scope: &[&RequiredDir]) -> String {
-        let label = super::status::cause_label(self.label_index());
+        let label = self.label().name();
         match self {
             Cause::Required { dir, .. } => format!(
                 "{label}:{}",
@@ -327,11 +346,47 @@ pub fn diagnose_bounded(
     let stalls = bounded::stalls();
     let file = filename.filter(|f| f.is_absolute()).map(Path::to_path_buf);
     let client_error = (400..500).contains(&status);
+    log::debug!(
+        "status {status}, requested file {}; {} required director{} in scope{}; {}",
+        Lazy(|f| match &file {
+            Some(file) => write!(f, "{}", quoted(file)),
+            None => f.write_str("none"),
+        }),
+        in_scope.len(),
+        if in_scope.len() == 1 { "y" } else { "ies" },
+        Lazy(|f| {
+            for (n, dir) in in_scope.iter().enumerate() {
+                write!(
+                    f,
+                    "{}{}",
+                    if n == 0 { ": " } else { ", " },
+                    quoted(&dir.path)
+                )?;
+            }
+            Ok(())
+        }),
+        if client_error {
+            "a client error: the requested file's path first, unless it lies in a failing required directory"
+        } else {
+            "a server error: the required directories first, then the requested file's path"
+        }
+    );
     // A stalled required directory is failing without another call: for a server error it is
     // the probable cause; for a client error when the requested file lies inside it.
     for (i, dir) in in_scope.iter().enumerate() {
         if let Some(stall) = stalls.covering(&dir.path) {
             let about_file = file.as_ref().is_some_and(|f| f.starts_with(&dir.path));
+            log::debug!(
+                "{}: its filesystem does not answer ({} of {} still pending): {}",
+                quoted(&dir.path),
+                stall.call,
+                quoted(&stall.path),
+                if !client_error || about_file {
+                    "the cause, taken from the stall without a check"
+                } else {
+                    "not the cause of a client error about a file outside it"
+                }
+            );
             if !client_error || about_file {
                 return Cause::Required {
                     dir: i,
@@ -356,10 +411,58 @@ pub fn diagnose_bounded(
         .map(|d| d.path.clone())
         .or_else(|| job_file.clone())
         .unwrap_or_default();
+    log::debug!(
+        "checking {} of {} required directories{} fresh, for at most {}{}",
+        checkable.len(),
+        in_scope.len(),
+        if job_file.is_some() {
+            " and the requested file's path"
+        } else {
+            ""
+        },
+        Millis(wait),
+        if file_stall.is_some() {
+            "; the requested file's filesystem does not answer"
+        } else {
+            ""
+        }
+    );
     let result = bounded::run_one(lead, wait, stalls, move |progress| {
         let refs: Vec<&RequiredDir> = job_dirs.iter().map(Arc::as_ref).collect();
         diagnose_with(&refs, job_file.as_deref(), status, &job_id, Some(progress))
     });
+    log::debug!(
+        "{}",
+        Lazy(|f| {
+            match &result {
+            Ok(Some(Cause::Nothing)) if file_stall.is_some() => f.write_str(
+                "the fresh check found nothing; the cause is the requested file's filesystem, which does not answer"
+            ),
+            Ok(Some(cause)) => {
+                let refs: Vec<&RequiredDir> =
+                    checkable.iter().map(|&i| in_scope[i].as_ref()).collect();
+                write!(
+                    f,
+                    "cause chosen by the fresh check: {} ({})",
+                    super::text::escape_log(cause.note(&refs).as_bytes()),
+                    match cause {
+                        Cause::Required { .. } => "a failing required directory in scope, the first in configuration order",
+                        Cause::Nothing => "nothing fails in scope or on the requested file's path",
+                        _ => "found on the requested file's path",
+                    }
+                )
+            }
+            Ok(None) => f.write_str("the fresh check panicked (DG00002 says where): no cause from it"),
+            Err(stall) => write!(
+                f,
+                "the fresh check did not return within {}: {} of {} does not answer, which is the cause",
+                Millis(wait),
+                stall.call,
+                quoted(&stall.path)
+            ),
+        }
+        })
+    );
     match result {
         // Indices of the fresh check are into `checkable`.
         Ok(Some(Cause::Required { dir, fault })) => Cause::Required {
@@ -617,7 +720,7 @@ mod tests {
                 && text.ends_with(&format!("fix: chmod o+r '{}'", f.display())),
             "{text}"
         );
-        assert_eq!(cause.label_index(), 4);
+        assert_eq!(cause.label(), CauseLabel::Kind(FaultKind::AccessDenied));
     }
 
     /// The `fix:` of an explanation is a command Apache's log escaping leaves unchanged.
@@ -679,5 +782,49 @@ mod tests {
         .key(&[&a, &b]);
         assert_ne!(ka, kb);
         assert_ne!(ka, 0);
+    }
+
+    /// One key function serves explanations and 503 answers: the same cause of the same line is
+    /// one key; another line, kind or path is another.
+    #[test]
+    fn one_storm_key_for_every_line_by_line_kind_and_path() {
+        let d = RequiredDir::new("/srv/up", Access::Read, Origin::default());
+        let missing = Cause::Required {
+            dir: 0,
+            fault: Fault::Missing {
+                first_missing: "/srv/up".into(),
+                errno: 2,
+            },
+        };
+        let label = CauseLabel::Kind(FaultKind::Missing);
+        let up = Path::new("/srv/up");
+        assert_eq!(
+            missing.key(&[&d]),
+            storm_key(messages::EXPLAIN_CAUSE, label, up)
+        );
+        let answer = storm_key(messages::EXPLAIN_UNAVAILABLE, label, up);
+        assert_ne!(answer, missing.key(&[&d]));
+        assert_ne!(
+            answer,
+            storm_key(
+                messages::EXPLAIN_UNAVAILABLE,
+                CauseLabel::Kind(FaultKind::Mode),
+                up
+            )
+        );
+        assert_ne!(
+            answer,
+            storm_key(messages::EXPLAIN_UNAVAILABLE, label, Path::new("/srv/u"))
+        );
+        assert_ne!(
+            storm_key(messages::EXPLAIN_CAUSE, CauseLabel::Nothing, Path::new("")),
+            0
+        );
+    }
+
+    #[test]
+    fn a_503_without_a_configured_retry_after_says_30_seconds() {
+        assert_eq!(retry_after_s(None), 30);
+        assert_eq!(retry_after_s(Some(120)), 120);
     }
 }

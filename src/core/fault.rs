@@ -74,23 +74,156 @@ pub enum Fault {
     },
 }
 
-/// The stable names of the fault kinds, in the order of their tags (DG01101 …), as status pages,
-/// metrics and notes show them.
-pub const KIND_NAMES: [&str; 13] = [
-    "missing",
-    "dangling-symlink",
-    "not-a-directory",
-    "ancestor-blocked",
-    "access-denied",
-    "owner",
-    "group",
-    "mode",
-    "read-only",
-    "low-space",
-    "low-inodes",
-    "uninspectable",
-    "not-answering",
-];
+/// The kinds of fault, in the order of their tags (DG01101 …). Each kind carries its stable name
+/// (status pages, metrics, `dirguard-cause` notes), its tag and its bit in a kinds mask.
+///
+/// The discriminant is the kind's bit position in `DirRecord::kinds` and its counter among the
+/// explained responses in shared memory: never renumber a kind, only add new ones at the end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum FaultKind {
+    Missing = 0,
+    DanglingSymlink = 1,
+    NotADirectory = 2,
+    AncestorBlocked = 3,
+    AccessDenied = 4,
+    Owner = 5,
+    Group = 6,
+    Mode = 7,
+    ReadOnly = 8,
+    LowSpace = 9,
+    LowInodes = 10,
+    Uninspectable = 11,
+    NotAnswering = 12,
+}
+
+impl FaultKind {
+    /// Every kind, in tag order.
+    pub const ALL: [FaultKind; 13] = [
+        FaultKind::Missing,
+        FaultKind::DanglingSymlink,
+        FaultKind::NotADirectory,
+        FaultKind::AncestorBlocked,
+        FaultKind::AccessDenied,
+        FaultKind::Owner,
+        FaultKind::Group,
+        FaultKind::Mode,
+        FaultKind::ReadOnly,
+        FaultKind::LowSpace,
+        FaultKind::LowInodes,
+        FaultKind::Uninspectable,
+        FaultKind::NotAnswering,
+    ];
+
+    /// The stable name: status pages, metric labels, notes.
+    pub const fn name(self) -> &'static str {
+        match self {
+            FaultKind::Missing => "missing",
+            FaultKind::DanglingSymlink => "dangling-symlink",
+            FaultKind::NotADirectory => "not-a-directory",
+            FaultKind::AncestorBlocked => "ancestor-blocked",
+            FaultKind::AccessDenied => "access-denied",
+            FaultKind::Owner => "owner",
+            FaultKind::Group => "group",
+            FaultKind::Mode => "mode",
+            FaultKind::ReadOnly => "read-only",
+            FaultKind::LowSpace => "low-space",
+            FaultKind::LowInodes => "low-inodes",
+            FaultKind::Uninspectable => "uninspectable",
+            FaultKind::NotAnswering => "not-answering",
+        }
+    }
+
+    /// The tag of the lines that report a fault of this kind.
+    pub const fn tag(self) -> Tag {
+        match self {
+            FaultKind::Missing => messages::FAULT_MISSING,
+            FaultKind::DanglingSymlink => messages::FAULT_DANGLING_SYMLINK,
+            FaultKind::NotADirectory => messages::FAULT_NOT_A_DIRECTORY,
+            FaultKind::AncestorBlocked => messages::FAULT_ANCESTOR_BLOCKED,
+            FaultKind::AccessDenied => messages::FAULT_ACCESS_DENIED,
+            FaultKind::Owner => messages::FAULT_OWNER,
+            FaultKind::Group => messages::FAULT_GROUP,
+            FaultKind::Mode => messages::FAULT_MODE,
+            FaultKind::ReadOnly => messages::FAULT_READ_ONLY,
+            FaultKind::LowSpace => messages::FAULT_LOW_SPACE,
+            FaultKind::LowInodes => messages::FAULT_LOW_INODES,
+            FaultKind::Uninspectable => messages::FAULT_UNINSPECTABLE,
+            FaultKind::NotAnswering => messages::FAULT_NOT_ANSWERING,
+        }
+    }
+
+    /// This kind's bit in a mask of kinds (`DirRecord::kinds`, in shared memory).
+    pub const fn bit(self) -> u16 {
+        1 << self as u16
+    }
+
+    /// The kinds in a mask, in tag order.
+    pub fn in_mask(mask: u16) -> impl Iterator<Item = FaultKind> {
+        FaultKind::ALL
+            .into_iter()
+            .filter(move |k| mask & k.bit() != 0)
+    }
+
+    /// The first kind in a mask (tag order), as status pages and notes name a directory's fault.
+    pub fn first_in(mask: u16) -> Option<FaultKind> {
+        FaultKind::in_mask(mask).next()
+    }
+}
+
+impl std::fmt::Display for FaultKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What an explained response is counted under in metrics: its cause's fault kind, or none.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CauseLabel {
+    Kind(FaultKind),
+    /// Nothing on the filesystem explains it (metric label "none").
+    Nothing,
+}
+
+impl CauseLabel {
+    /// How many labels there are: one counter each in shared memory.
+    pub const COUNT: usize = FaultKind::ALL.len() + 1;
+
+    /// The metric label.
+    pub const fn name(self) -> &'static str {
+        match self {
+            CauseLabel::Kind(k) => k.name(),
+            CauseLabel::Nothing => "none",
+        }
+    }
+
+    /// The label's counter among `COUNT` in shared memory: a kind's own position, then none.
+    pub const fn index(self) -> usize {
+        match self {
+            CauseLabel::Kind(k) => k as usize,
+            CauseLabel::Nothing => FaultKind::ALL.len(),
+        }
+    }
+
+    /// The label of counter `i` (inverse of `index`).
+    pub fn from_index(i: usize) -> Option<CauseLabel> {
+        match FaultKind::ALL.get(i) {
+            Some(k) => Some(CauseLabel::Kind(*k)),
+            None => (i == FaultKind::ALL.len()).then_some(CauseLabel::Nothing),
+        }
+    }
+
+    /// The label of a directory whose faults are `mask`: its first kind, or none.
+    pub fn of_mask(mask: u16) -> CauseLabel {
+        FaultKind::first_in(mask).map_or(CauseLabel::Nothing, CauseLabel::Kind)
+    }
+}
+
+impl From<FaultKind> for CauseLabel {
+    fn from(kind: FaultKind) -> CauseLabel {
+        CauseLabel::Kind(kind)
+    }
+}
 
 /// What to create for a missing directory: used by the `install -d` fix and by repair, so the
 /// command and the repair always agree.
@@ -225,37 +358,26 @@ pub(crate) fn grant_command(
 }
 
 impl Fault {
-    pub fn tag(&self) -> Tag {
+    pub fn kind(&self) -> FaultKind {
         match self {
-            Fault::Missing { .. } => messages::FAULT_MISSING,
-            Fault::DanglingSymlink { .. } => messages::FAULT_DANGLING_SYMLINK,
-            Fault::NotADirectory { .. } => messages::FAULT_NOT_A_DIRECTORY,
-            Fault::AncestorBlocked { .. } => messages::FAULT_ANCESTOR_BLOCKED,
-            Fault::AccessDenied { .. } => messages::FAULT_ACCESS_DENIED,
-            Fault::Owner { .. } => messages::FAULT_OWNER,
-            Fault::Group { .. } => messages::FAULT_GROUP,
-            Fault::Mode { .. } => messages::FAULT_MODE,
-            Fault::ReadOnly { .. } => messages::FAULT_READ_ONLY,
-            Fault::LowSpace { .. } => messages::FAULT_LOW_SPACE,
-            Fault::LowInodes { .. } => messages::FAULT_LOW_INODES,
-            Fault::Uninspectable { .. } => messages::FAULT_UNINSPECTABLE,
-            Fault::NotAnswering { .. } => messages::FAULT_NOT_ANSWERING,
+            Fault::Missing { .. } => FaultKind::Missing,
+            Fault::DanglingSymlink { .. } => FaultKind::DanglingSymlink,
+            Fault::NotADirectory { .. } => FaultKind::NotADirectory,
+            Fault::AncestorBlocked { .. } => FaultKind::AncestorBlocked,
+            Fault::AccessDenied { .. } => FaultKind::AccessDenied,
+            Fault::Owner { .. } => FaultKind::Owner,
+            Fault::Group { .. } => FaultKind::Group,
+            Fault::Mode { .. } => FaultKind::Mode,
+            Fault::ReadOnly { .. } => FaultKind::ReadOnly,
+            Fault::LowSpace { .. } => FaultKind::LowSpace,
+            Fault::LowInodes { .. } => FaultKind::LowInodes,
+            Fault::Uninspectable { .. } => FaultKind::Uninspectable,
+            Fault::NotAnswering { .. } => FaultKind::NotAnswering,
         }
     }
 
-    /// This kind's position among `KIND_NAMES` (fault tags are numbered in the same order).
-    pub fn kind_index(&self) -> usize {
-        (self.tag().0 - messages::FAULT_MISSING.0) as usize
-    }
-
-    /// This kind's bit in a mask of fault kinds (shared state).
-    pub fn kind_bit(&self) -> u16 {
-        1 << self.kind_index()
-    }
-
-    /// A short stable name for the kind of fault (status pages, metrics, notes).
-    pub fn kind(&self) -> &'static str {
-        KIND_NAMES[self.kind_index()]
+    pub fn tag(&self) -> Tag {
+        self.kind().tag()
     }
 
     /// What is wrong, expected against found.
@@ -457,6 +579,64 @@ fn class_name(class: Class) -> &'static str {
 mod tests {
     use super::*;
     use crate::core::spec::{Origin, Principal};
+
+    /// Names, tags, bits and counters are what status pages, alert rules and the shared memory of
+    /// a running server rely on: each kind keeps its own.
+    #[test]
+    fn every_fault_kind_has_its_own_name_tag_bit_and_label() {
+        let expected = [
+            ("missing", 1101),
+            ("dangling-symlink", 1102),
+            ("not-a-directory", 1103),
+            ("ancestor-blocked", 1104),
+            ("access-denied", 1105),
+            ("owner", 1106),
+            ("group", 1107),
+            ("mode", 1108),
+            ("read-only", 1109),
+            ("low-space", 1110),
+            ("low-inodes", 1111),
+            ("uninspectable", 1112),
+            ("not-answering", 1113),
+        ];
+        let mut mask = 0u16;
+        for (i, (kind, (name, tag))) in FaultKind::ALL.iter().zip(expected).enumerate() {
+            assert_eq!((kind.name(), kind.tag()), (name, Tag(tag)));
+            assert_eq!(kind.bit(), 1 << i, "{name}");
+            assert_eq!(mask & kind.bit(), 0, "{name}: bit shared");
+            mask |= kind.bit();
+            let label = CauseLabel::from(*kind);
+            assert_eq!((label.name(), label.index()), (name, i));
+            assert_eq!(CauseLabel::from_index(i), Some(label));
+        }
+        assert_eq!(CauseLabel::Nothing.name(), "none");
+        assert_eq!(CauseLabel::from_index(13), Some(CauseLabel::Nothing));
+        assert_eq!(CauseLabel::from_index(14), None);
+        assert_eq!(CauseLabel::COUNT, 14);
+    }
+
+    #[test]
+    fn a_kinds_mask_lists_its_kinds_in_tag_order() {
+        let mask = FaultKind::Mode.bit() | FaultKind::Missing.bit() | FaultKind::NotAnswering.bit();
+        assert_eq!(
+            FaultKind::in_mask(mask).collect::<Vec<_>>(),
+            [FaultKind::Missing, FaultKind::Mode, FaultKind::NotAnswering]
+        );
+        assert_eq!(FaultKind::first_in(mask), Some(FaultKind::Missing));
+        assert_eq!(
+            CauseLabel::of_mask(mask),
+            CauseLabel::Kind(FaultKind::Missing)
+        );
+        assert_eq!(CauseLabel::of_mask(0), CauseLabel::Nothing);
+        assert_eq!(FaultKind::LowSpace.to_string(), "low-space");
+        let fault = Fault::ReadOnly {
+            mount: "/srv".into(),
+        };
+        assert_eq!(
+            (fault.kind(), fault.tag()),
+            (FaultKind::ReadOnly, messages::FAULT_READ_ONLY)
+        );
+    }
 
     fn dir(path: &str, access: Access) -> RequiredDir {
         let origin = Origin {

@@ -28,13 +28,24 @@ impl Identity {
             groups.extend(supplementary_groups(&cname, gid));
         }
         dedup_keep_first(&mut groups);
-        Identity {
+        let id = Identity {
             uid,
             gid,
             groups,
             group: group_name_of(gid).unwrap_or_else(|| format!("#{gid}")),
             user,
-        }
+        };
+        log::debug!(
+            "{} from the server's User and Group (User {}); groups {:?}: the primary group, then the user's groups in the group database (what initgroups gives the children)",
+            id.describe(),
+            match user_name {
+                Some(name) if name.starts_with('#') => "given as a number, name looked up",
+                Some(_) => "given by name",
+                None => "not named, name looked up from the uid",
+            },
+            id.groups
+        );
+        id
     }
 
     /// The identity of this process (Apache started unprivileged).
@@ -55,13 +66,19 @@ impl Identity {
             }
         }
         dedup_keep_first(&mut groups);
-        Identity {
+        let id = Identity {
             uid,
             gid,
             groups,
             user: user_name_of(uid).unwrap_or_else(|| format!("#{uid}")),
             group: group_name_of(gid).unwrap_or_else(|| format!("#{gid}")),
-        }
+        };
+        log::debug!(
+            "{} from this process's own credentials (Apache not started as root); groups {:?} from getgroups",
+            id.describe(),
+            id.groups
+        );
+        id
     }
 
     pub fn is_root(&self) -> bool {

@@ -1,6 +1,7 @@
 //! Every message mod_dirguard can write carries one stable tag, defined here and explained in
 //! docs/messages.md. Tags are never reused: a retired message keeps its number.
 
+use std::any::Any;
 use std::fmt;
 
 /// A stable message tag, written as `DG` and five digits.
@@ -26,6 +27,14 @@ pub enum Severity {
     Info = 6,
     Debug = 7,
     Trace1 = 8,
+}
+
+/// One line to log: the glue only passes it to Apache.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Line {
+    pub severity: Severity,
+    pub tag: Tag,
+    pub text: String,
 }
 
 // Lifecycle and safety.
@@ -79,9 +88,68 @@ pub const REPAIR_WOULD: Tag = Tag(1204);
 pub const REPAIR_REFUSED: Tag = Tag(1210);
 pub const REPAIR_FAILED: Tag = Tag(1211);
 
+/// The message a panic carried (`panic!` with a literal or a formatted text).
+pub fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(no message)".to_owned()
+    }
+}
+
+/// DG00001: a panic at an `extern "C"` entry was caught; `entry` names the entry (hook or
+/// directive) and `consequence` what happens instead.
+pub fn panic_contained(entry: &str, consequence: &str, payload: &(dyn Any + Send)) -> Line {
+    Line {
+        severity: Severity::Crit,
+        tag: PANIC_CONTAINED,
+        text: format!(
+            "internal error in {entry} contained: {}; {consequence}. Please report this with the DG00002 line above.",
+            panic_message(payload)
+        ),
+    }
+}
+
+/// DG00002: where a panic happened (written by the panic hook, before DG00001).
+pub fn panic_detail(location: Option<(&str, u32)>, payload: &(dyn Any + Send)) -> Line {
+    let location = location
+        .map(|(file, line)| format!("{file}:{line}"))
+        .unwrap_or_else(|| "unknown location".into());
+    Line {
+        severity: Severity::Crit,
+        tag: PANIC_DETAIL,
+        text: format!("panic at {location}: {}", panic_message(payload)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_contained_panic_says_where_what_and_what_happens_instead() {
+        let payload: Box<dyn Any + Send> = Box::new(format!("index {} out of range", 3));
+        let line = panic_contained("the fixups hook", "the request is served", payload.as_ref());
+        assert_eq!(
+            (line.severity, line.tag, line.text.as_str()),
+            (
+                Severity::Crit,
+                PANIC_CONTAINED,
+                "internal error in the fixups hook contained: index 3 out of range; the request is served. Please report this with the DG00002 line above."
+            )
+        );
+        let literal: Box<dyn Any + Send> = Box::new("boom");
+        let detail = panic_detail(Some(("src/core/x.rs", 7)), literal.as_ref());
+        assert_eq!(detail.tag, PANIC_DETAIL);
+        assert_eq!(detail.text, "panic at src/core/x.rs:7: boom");
+        let opaque: Box<dyn Any + Send> = Box::new(42u8);
+        assert_eq!(
+            panic_detail(None, opaque.as_ref()).text,
+            "panic at unknown location: (no message)"
+        );
+    }
 
     #[test]
     fn tags_render_with_five_digits_and_own_prefix() {

@@ -12,6 +12,8 @@ use super::audit::Audit;
 use super::evaluator::AclCache;
 use super::identity::Identity;
 use super::messages::{self, Severity};
+use super::records::TRACE3;
+use super::settings::Interval;
 use super::shared::{DirRecord, Health, SharedState, Totals};
 use super::spec::RequiredDir;
 use super::startup::Line;
@@ -32,7 +34,7 @@ pub struct Monitor {
     dirs: Vec<Arc<RequiredDir>>,
     id: Identity,
     shared: SharedState,
-    interval_ms: u64,
+    interval: Interval,
     /// How long one directory's check may take before its filesystem counts as not answering
     /// (`DirGuardCheckTimeout`).
     check_timeout: Duration,
@@ -51,10 +53,36 @@ fn was_failing(r: &DirRecord) -> bool {
 /// audit by this much (an audit of 10,000 directories takes about 35 ms).
 const LEASE_HOLD_MS: u64 = 60_000;
 
-/// How often each child asks whether an audit is due: a quarter of the interval, between 100 ms
-/// and 1 s. A tick that is not due costs one atomic load.
-pub fn tick_ms(interval_s: u64) -> u64 {
-    (interval_s.saturating_mul(250)).clamp(100, 1_000)
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Why this generation has no live monitoring (DG01304): the shared memory could not be made
+/// (`apr_error` is APR's status), or mod_watchdog is missing or refused the callback.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unavailable {
+    SharedMemory { bytes: usize, apr_error: i32 },
+    NoWatchdog,
+    WatchdogRefused { apr_error: i32 },
+}
+
+impl Unavailable {
+    pub fn line(self) -> Line {
+        let text = match self {
+            Unavailable::SharedMemory { bytes, apr_error } => format!(
+                "cannot create {bytes} bytes of shared memory for the live monitor (apr error {apr_error}); live monitoring and the status page are off"
+            ),
+            Unavailable::NoWatchdog => "mod_watchdog is not available, so there is no live monitoring (the startup check and the status page still work); load mod_watchdog or set DirGuardInterval 0".to_owned(),
+            Unavailable::WatchdogRefused { apr_error } => format!(
+                "mod_watchdog refused the live monitor (apr error {apr_error}); no live monitoring"
+            ),
+        };
+        Line {
+            severity: Severity::Error,
+            tag: messages::MONITOR_UNAVAILABLE,
+            text,
+        }
+    }
 }
 
 pub fn unix_now() -> Duration {
@@ -101,7 +129,7 @@ fn records(
         let stats = audit.stats.get(i).copied().flatten();
         out.push(DirRecord {
             health,
-            kinds: faults.iter().fold(0, |m, f| m | f.kind_bit()),
+            kinds: faults.iter().fold(0, |m, f| m | f.kind().bit()),
             fault_count: faults.len().min(u16::MAX as usize) as u16,
             since_unix_s: since,
             free_bytes: stats.map(|s| s.available_bytes),
@@ -120,7 +148,7 @@ impl Monitor {
         dirs: Vec<Arc<RequiredDir>>,
         id: Identity,
         shared: SharedState,
-        interval_s: u64,
+        interval: Interval,
         check_timeout: Duration,
         startup: Option<(&Audit, usize)>,
     ) -> Monitor {
@@ -130,7 +158,7 @@ impl Monitor {
         let refs: Vec<&RequiredDir> = dirs.iter().map(Arc::as_ref).collect();
         let now = unix_now();
         let mut totals = Totals {
-            interval_s,
+            interval,
             ..Totals::default()
         };
         let mut published = vec![DirRecord::default(); dirs.len()];
@@ -143,13 +171,12 @@ impl Monitor {
         }
         let all: Vec<(usize, DirRecord)> = published.iter().cloned().enumerate().collect();
         shared.publish(&all, &totals);
-        let interval_ms = interval_s.saturating_mul(1000);
-        shared.release_audit((now.as_millis() as u64).saturating_add(interval_ms));
+        shared.release_audit(millis(now + interval.as_duration()));
         Monitor {
             dirs,
             id,
             shared,
-            interval_ms,
+            interval,
             check_timeout,
             auditor_id: None,
             auditor: Mutex::new(Auditor {
@@ -176,12 +203,35 @@ impl Monitor {
         self.check_timeout
     }
 
+    /// Whether the directories are audited while serving: an interval, and something to audit.
+    pub fn is_live(&self) -> bool {
+        !self.interval.is_off() && !self.dirs.is_empty()
+    }
+
+    /// How often each child asks whether an audit is due (the watchdog's period).
+    pub fn tick(&self) -> Duration {
+        self.interval.tick()
+    }
+
+    /// DG01303: live monitoring runs.
+    pub fn started_line(&self) -> Line {
+        Line {
+            severity: Severity::Info,
+            tag: messages::MONITOR_STARTED,
+            text: format!(
+                "live monitoring of {} required directories every {} s (one audit per interval among the children)",
+                self.dirs.len(),
+                self.interval.secs()
+            ),
+        }
+    }
+
     /// Called by every child on each watchdog tick: audits when the interval has passed and no
     /// other child got there first (the shared lease); otherwise returns at once with nothing.
     pub fn run_due(&self) -> Vec<Line> {
         let start_ms = unix_now().as_millis() as u64;
         // The last auditor gets two ticks to take its turn before another child steps in.
-        let grace_ms = 2 * tick_ms(self.interval_ms / 1000);
+        let grace_ms = 2 * millis(self.interval.tick());
         let me = self
             .auditor_id
             .unwrap_or_else(|| u64::from(std::process::id()));
@@ -189,8 +239,10 @@ impl Monitor {
             .shared
             .try_lease_audit(start_ms, LEASE_HOLD_MS, me, grace_ms)
         else {
+            log::trace!(target: TRACE3, "pid {me}: no audit due, or another child holds the lease");
             return Vec::new();
         };
+        log::debug!("pid {me}: audit lease taken (token {token})");
         // The lease moves on to the next due time however this audit ends, a panic included.
         struct Release<'a> {
             shared: &'a SharedState,
@@ -205,7 +257,7 @@ impl Monitor {
         }
         let _release = Release {
             shared: &self.shared,
-            next_ms: start_ms.saturating_add(self.interval_ms),
+            next_ms: start_ms.saturating_add(millis(self.interval.as_duration())),
         };
         self.audit(Some(token))
     }
@@ -230,6 +282,14 @@ impl Monitor {
         // audited since; otherwise start from the shared truth.
         let mine = auditor.published.take();
         let current = self.shared.audits_total() == auditor.totals.audits_total;
+        log::debug!(
+            "audit starts from {}",
+            if current && mine.is_some() {
+                "this process's last audit"
+            } else {
+                "the shared state (another child audited since, or this one has not yet)"
+            }
+        );
         let prev = match mine.filter(|_| current) {
             Some(p) => p,
             None => match self.shared.snapshot() {
@@ -237,7 +297,10 @@ impl Monitor {
                     auditor.totals = totals;
                     recs
                 }
-                None => return Vec::new(),
+                None => {
+                    log::debug!("audit skipped: the shared state could not be read");
+                    return Vec::new();
+                }
             },
         };
         let refs: Vec<&RequiredDir> = self.dirs.iter().map(Arc::as_ref).collect();
@@ -253,7 +316,7 @@ impl Monitor {
         for (i, (before, after)) in prev.iter().zip(&next).enumerate() {
             let dir = refs[i];
             while let Some(f) = findings.next_if(|f| f.index == i) {
-                let known = was_failing(before) && before.kinds & f.fault.kind_bit() != 0;
+                let known = was_failing(before) && before.kinds & f.fault.kind().bit() != 0;
                 if !known {
                     lines.push(Line {
                         severity: Severity::Error,
@@ -296,9 +359,22 @@ impl Monitor {
         if !published {
             // Another child took the lease while this audit ran (it outlasted the hold): its
             // view stands, this one is dropped, and so are its lines.
+            log::debug!(
+                "audit result refused as stale: another child took the lease while it ran ({} transition line{} dropped)",
+                lines.len(),
+                if lines.len() == 1 { "" } else { "s" }
+            );
             auditor.published = None;
             return Vec::new();
         }
+        log::debug!(
+            "audit #{} published: {} of {} records changed, {} transition line{}",
+            auditor.totals.audits_total,
+            changed.len(),
+            next.len(),
+            lines.len(),
+            if lines.len() == 1 { "" } else { "s" }
+        );
         // An audit that waited for a filesystem that does not answer is slow for that reason,
         // already said (DG01113); only a slow audit of answering filesystems is worth this line.
         let stalled = audit
@@ -306,8 +382,8 @@ impl Monitor {
             .iter()
             .any(|f| matches!(f.fault, super::fault::Fault::NotAnswering { .. }));
         if !stalled
-            && auditor.totals.interval_s > 0
-            && audit.elapsed.as_secs() >= auditor.totals.interval_s
+            && !auditor.totals.interval.is_off()
+            && audit.elapsed >= auditor.totals.interval.as_duration()
         {
             lines.push(Line {
                 severity: Severity::Warning,
@@ -316,7 +392,7 @@ impl Monitor {
                     "the audit of {} required directories took {:.1} s, longer than DirGuardInterval {} s; raise the interval",
                     refs.len(),
                     audit.elapsed.as_secs_f64(),
-                    auditor.totals.interval_s
+                    auditor.totals.interval.secs()
                 ),
             });
         }
@@ -352,13 +428,14 @@ mod tests {
         let id = Identity::current_process();
         let mut mem = vec![0u64; SharedState::size_for(1) / 8 + 1];
         // SAFETY: the Vec is large enough, aligned to 8 and kept in the fixture.
-        let shared = unsafe { SharedState::init(mem.as_mut_ptr().cast(), 1, 5) };
+        let shared =
+            unsafe { SharedState::init(mem.as_mut_ptr().cast(), 1, Interval::from_secs(5)) };
         let audit = Audit::run(&[dir.as_ref()], &id);
         let monitor = Monitor::new(
             vec![dir],
             id,
             shared,
-            5,
+            Interval::from_secs(5),
             Duration::from_secs(5),
             startup_audit.then_some((&audit, 0)),
         );
@@ -400,6 +477,47 @@ mod tests {
         assert_eq!(totals.audits_total, 5);
     }
 
+    #[test]
+    fn why_there_is_no_live_monitoring_is_said_in_one_line() {
+        let shm = Unavailable::SharedMemory {
+            bytes: 4096,
+            apr_error: 12,
+        }
+        .line();
+        assert_eq!(
+            (shm.severity, shm.tag),
+            (Severity::Error, messages::MONITOR_UNAVAILABLE)
+        );
+        assert_eq!(
+            shm.text,
+            "cannot create 4096 bytes of shared memory for the live monitor (apr error 12); live monitoring and the status page are off"
+        );
+        assert!(Unavailable::NoWatchdog
+            .line()
+            .text
+            .ends_with("load mod_watchdog or set DirGuardInterval 0"));
+        assert_eq!(
+            Unavailable::WatchdogRefused { apr_error: 3 }.line().text,
+            "mod_watchdog refused the live monitor (apr error 3); no live monitoring"
+        );
+    }
+
+    #[test]
+    fn a_monitor_with_an_interval_and_directories_is_live() {
+        let f = fixture("live", true);
+        assert!(f.monitor.is_live());
+        assert_eq!(f.monitor.tick(), Duration::from_secs(1));
+        let line = f.monitor.started_line();
+        assert_eq!(
+            (line.severity, line.tag),
+            (Severity::Info, messages::MONITOR_STARTED)
+        );
+        assert_eq!(
+            line.text,
+            "live monitoring of 1 required directories every 5 s (one audit per interval among the children)"
+        );
+    }
+
     /// Another child of the same generation: a copy of the monitor over the same region, with
     /// its own memory of what it published (none yet).
     fn sibling(m: &Monitor) -> Monitor {
@@ -407,7 +525,7 @@ mod tests {
             dirs: m.dirs.clone(),
             id: m.id.clone(),
             shared: m.shared,
-            interval_ms: m.interval_ms,
+            interval: m.interval,
             check_timeout: m.check_timeout,
             auditor_id: Some(u64::from(std::process::id()) + 1),
             auditor: Mutex::new(Auditor {
@@ -422,7 +540,7 @@ mod tests {
     fn children_take_turns_by_lease_and_log_each_transition_once() {
         let f = fixture("lease", true);
         let (a, b) = (&f.monitor, &sibling(&f.monitor));
-        let grace = 2 * tick_ms(5);
+        let grace = 2 * millis(Interval::from_secs(5).tick());
         // Seeded at startup: the first audit is due one interval (5 s) later, for nobody sooner.
         assert_eq!(a.run_due(), vec![]);
         assert_eq!(b.run_due(), vec![]);

@@ -4,6 +4,8 @@
 //! them detect a torn read and retry. Every field is an atomic, so concurrent access is defined
 //! behaviour, and a request's health check is one atomic load.
 
+use super::fault::CauseLabel;
+use super::settings::Interval;
 use std::sync::atomic::{fence, AtomicU64, Ordering};
 
 const MAGIC: u64 = 0x4447_5348_4d30_3032; // "DGSHM002"
@@ -73,9 +75,11 @@ struct Slot {
     text: [AtomicU64; TEXT_WORDS],
 }
 
-/// Explained responses are counted per final status (100..=599) and cause label.
+/// Explained responses are counted per final status (100..=599) and cause label
+/// (`CauseLabel::index`); room for 16 labels keeps the layout when kinds are added.
 const STATUSES: usize = 500;
 pub const CAUSES: usize = 16;
+const _: () = assert!(CauseLabel::COUNT <= CAUSES);
 /// Storm-control slots: causes seen recently, with when their last full line was written.
 const STORM_SLOTS: usize = 64;
 const STORM_PROBES: usize = 8;
@@ -102,7 +106,7 @@ pub enum Storm {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DirRecord {
     pub health: Health,
-    /// Bit i set: a fault of kind i (see `Fault::kind_bit`).
+    /// The kinds of its faults (`FaultKind::bit`).
     pub kinds: u16,
     pub fault_count: u16,
     pub since_unix_s: u64,
@@ -130,7 +134,8 @@ impl Default for DirRecord {
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Totals {
-    pub interval_s: u64,
+    /// `DirGuardInterval` (shown by the status page).
+    pub interval: Interval,
     pub audits_total: u64,
     pub repairs_total: u64,
     pub last_audit_unix_us: u64,
@@ -201,21 +206,19 @@ impl SharedState {
     }
 
     /// Counts one explained response (any child may call this concurrently).
-    pub fn count_explained(&self, status: i32, cause: usize) {
-        if (100..600).contains(&status) && cause < CAUSES {
-            self.explained_counter(status as usize - 100, cause)
+    pub fn count_explained(&self, status: i32, cause: CauseLabel) {
+        if (100..600).contains(&status) {
+            self.explained_counter(status as usize - 100, cause.index())
                 .fetch_add(1, Ordering::Relaxed);
         }
     }
 
-    /// (status, cause label index, count) for every non-zero counter.
-    pub fn explained(&self) -> Vec<(u16, usize, u64)> {
+    /// (status, cause label, count) for every non-zero counter.
+    pub fn explained(&self) -> Vec<(u16, CauseLabel, u64)> {
         let mut out = Vec::new();
         for status in 0..STATUSES {
-            for cause in 0..CAUSES {
-                let n = self
-                    .explained_counter(status, cause)
-                    .load(Ordering::Relaxed);
+            for (i, cause) in (0..CAUSES).filter_map(|i| Some((i, CauseLabel::from_index(i)?))) {
+                let n = self.explained_counter(status, i).load(Ordering::Relaxed);
                 if n > 0 {
                     out.push(((status + 100) as u16, cause, n));
                 }
@@ -328,13 +331,14 @@ impl SharedState {
     /// # Safety
     /// `base` must be valid for `SharedState::size_for(count)` bytes, 8-byte aligned, zeroed or
     /// otherwise not in use by anyone else, and stay mapped as long as any copy of the view.
-    pub unsafe fn init(base: *mut u8, count: usize, interval_s: u64) -> SharedState {
+    pub unsafe fn init(base: *mut u8, count: usize, interval: Interval) -> SharedState {
         // SAFETY: guaranteed by the caller; all-zero bytes are valid atomics.
         unsafe { std::ptr::write_bytes(base, 0, SharedState::size_for(count)) };
         let state = SharedState { base, count };
         let h = state.header();
         h.count.store(count as u64, Ordering::Relaxed);
-        h.interval_s.store(interval_s, Ordering::Relaxed);
+        h.interval_s
+            .store(u64::from(interval.secs()), Ordering::Relaxed);
         for i in 0..count {
             let slot = state.slot(i);
             slot.free_bytes.store(NONE, Ordering::Relaxed);
@@ -423,7 +427,8 @@ impl SharedState {
         for (i, r) in records {
             self.write_slot(*i, r);
         }
-        h.interval_s.store(totals.interval_s, Ordering::Relaxed);
+        h.interval_s
+            .store(u64::from(totals.interval.secs()), Ordering::Relaxed);
         h.audits_total.store(totals.audits_total, Ordering::Relaxed);
         h.repairs_total
             .store(totals.repairs_total, Ordering::Relaxed);
@@ -520,7 +525,9 @@ impl SharedState {
                 continue;
             }
             let totals = Totals {
-                interval_s: h.interval_s.load(Ordering::Relaxed),
+                interval: Interval::from_secs(
+                    u32::try_from(h.interval_s.load(Ordering::Relaxed)).unwrap_or(u32::MAX),
+                ),
                 audits_total: h.audits_total.load(Ordering::Relaxed),
                 repairs_total: h.repairs_total.load(Ordering::Relaxed),
                 last_audit_unix_us: h.last_audit_unix_us.load(Ordering::Relaxed),
@@ -539,6 +546,7 @@ impl SharedState {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::fault::FaultKind;
     use std::sync::Arc;
 
     fn region(count: usize) -> Vec<u64> {
@@ -562,9 +570,9 @@ mod tests {
     fn a_fresh_region_is_all_unknown() {
         let mut mem = region(3);
         // SAFETY: the Vec is large enough, aligned to 8 and outlives the view.
-        let s = unsafe { SharedState::init(mem.as_mut_ptr().cast(), 3, 5) };
+        let s = unsafe { SharedState::init(mem.as_mut_ptr().cast(), 3, Interval::from_secs(5)) };
         let (totals, records) = s.snapshot().unwrap();
-        assert_eq!(totals.interval_s, 5);
+        assert_eq!(totals.interval, Interval::from_secs(5));
         assert!(records.iter().all(|r| *r == DirRecord::default()));
         assert_eq!(s.health(2), Health::Unknown);
         assert_eq!(s.health(99), Health::Unknown);
@@ -574,9 +582,9 @@ mod tests {
     fn published_records_read_back_exactly() {
         let mut mem = region(2);
         // SAFETY: as above.
-        let s = unsafe { SharedState::init(mem.as_mut_ptr().cast(), 2, 5) };
+        let s = unsafe { SharedState::init(mem.as_mut_ptr().cast(), 2, Interval::from_secs(5)) };
         let totals = Totals {
-            interval_s: 5,
+            interval: Interval::from_secs(5),
             audits_total: 3,
             repairs_total: 1,
             last_audit_unix_us: 9,
@@ -596,7 +604,7 @@ mod tests {
     fn long_text_is_truncated_on_a_character_boundary() {
         let mut mem = region(1);
         // SAFETY: as above.
-        let s = unsafe { SharedState::init(mem.as_mut_ptr().cast(), 1, 5) };
+        let s = unsafe { SharedState::init(mem.as_mut_ptr().cast(), 1, Interval::from_secs(5)) };
         let long = "é".repeat(TEXT_BYTES);
         s.publish(&[(0, failing(&long))], &Totals::default());
         let (_, records) = s.snapshot().unwrap();
@@ -609,7 +617,7 @@ mod tests {
     fn storm_control_allows_one_full_line_per_cause_per_second() {
         let mut mem = region(1);
         // SAFETY: as above.
-        let s = unsafe { SharedState::init(mem.as_mut_ptr().cast(), 1, 5) };
+        let s = unsafe { SharedState::init(mem.as_mut_ptr().cast(), 1, Interval::from_secs(5)) };
         assert_eq!(s.storm(42, 100), Storm::Full { repeats: 0 });
         let mut logged = 0;
         for n in 1..=3000 {
@@ -632,21 +640,31 @@ mod tests {
     fn explained_responses_are_counted_exactly() {
         let mut mem = region(1);
         // SAFETY: as above.
-        let s = unsafe { SharedState::init(mem.as_mut_ptr().cast(), 1, 5) };
+        let s = unsafe { SharedState::init(mem.as_mut_ptr().cast(), 1, Interval::from_secs(5)) };
+        let missing = CauseLabel::Kind(FaultKind::Missing);
+        let not_answering = CauseLabel::Kind(FaultKind::NotAnswering);
         for _ in 0..7 {
-            s.count_explained(500, 0);
+            s.count_explained(500, missing);
         }
-        s.count_explained(503, 12);
-        s.count_explained(99, 0);
-        s.count_explained(500, 99);
-        assert_eq!(s.explained(), vec![(500, 0, 7), (503, 12, 1)]);
+        s.count_explained(503, not_answering);
+        s.count_explained(503, CauseLabel::Nothing);
+        s.count_explained(99, missing);
+        s.count_explained(600, missing);
+        assert_eq!(
+            s.explained(),
+            vec![
+                (500, missing, 7),
+                (503, not_answering, 1),
+                (503, CauseLabel::Nothing, 1)
+            ]
+        );
     }
 
     #[test]
     fn the_audit_lease_admits_one_auditor_per_due_time() {
         let mut mem = region(1);
         // SAFETY: the Vec is large enough and outlives the view.
-        let s = unsafe { SharedState::init(mem.as_mut_ptr().cast(), 1, 1) };
+        let s = unsafe { SharedState::init(mem.as_mut_ptr().cast(), 1, Interval::from_secs(1)) };
         let (hold, grace) = (60_000, 500);
         s.release_audit(1_000);
         assert!(
@@ -707,7 +725,7 @@ mod tests {
     fn a_writer_stalled_past_its_lease_cannot_publish_after_its_successor() {
         let mut mem = region(1);
         // SAFETY: the Vec is large enough and outlives the view.
-        let s = unsafe { SharedState::init(mem.as_mut_ptr().cast(), 1, 1) };
+        let s = unsafe { SharedState::init(mem.as_mut_ptr().cast(), 1, Interval::from_secs(1)) };
         let (hold, grace) = (1_000, 0);
         s.release_audit(0);
         let stale = s
@@ -739,7 +757,7 @@ mod tests {
     fn concurrent_writers_exclude_each_other() {
         let mut mem = region(2);
         // SAFETY: as above; the Vec lives until the scope's threads are joined.
-        let s = unsafe { SharedState::init(mem.as_mut_ptr().cast(), 2, 1) };
+        let s = unsafe { SharedState::init(mem.as_mut_ptr().cast(), 2, Interval::from_secs(1)) };
         std::thread::scope(|scope| {
             for w in 0..4u64 {
                 scope.spawn(move || {
@@ -771,7 +789,7 @@ mod tests {
     fn readers_never_see_a_torn_update() {
         let mut mem = region(4);
         // SAFETY: as above; the Vec lives until both threads are joined.
-        let s = unsafe { SharedState::init(mem.as_mut_ptr().cast(), 4, 1) };
+        let s = unsafe { SharedState::init(mem.as_mut_ptr().cast(), 4, Interval::from_secs(1)) };
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let writer = {
             let stop = stop.clone();

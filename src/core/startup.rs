@@ -1,30 +1,97 @@
 //! The startup self-check as a report: repair first (when enabled), then the audit, as the lines
-//! an administrator reads. Which sink the lines go to and whether to refuse is the glue's call.
+//! an administrator reads, and whether they refuse the start. Which sink the lines go to, and
+//! when in Apache's lifecycle, is the glue's call.
 
 use super::audit::Audit;
 use super::bounded;
 use super::evaluator::AclCache;
 use super::fault::errno_text;
 use super::identity::{group_name_of, user_name_of, Identity};
-use super::messages::{self, Severity, Tag};
+use super::messages::{self, Severity};
 use super::repair::{self, Action, Policy, Refusal, Stop};
+use super::settings::{RepairMode, StartupMode};
 use super::spec::RequiredDir;
 use super::text::quote_path;
 use std::sync::Arc;
 use std::time::Duration;
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Line {
-    pub severity: Severity,
-    pub tag: Tag,
-    pub text: String,
-}
+pub use super::messages::Line;
 
 #[derive(Clone, Debug)]
 pub struct Report {
     pub lines: Vec<Line>,
     pub audit: Audit,
     pub repairs: usize,
+    /// `DirGuardStartup fail` and something fails: the last line says Apache will not start.
+    pub refused: bool,
+}
+
+/// DG00005: Apache was not started as root, so the check runs as the running user.
+pub fn unprivileged_line(id: &Identity) -> Line {
+    Line {
+        severity: Severity::Notice,
+        tag: messages::UNPRIVILEGED,
+        text: format!(
+            "Apache runs unprivileged (not started as root, no User switch): directories are checked for the running {}; \
+             what lies below a directory this user cannot enter cannot be checked (that directory is reported instead), \
+             and repair cannot give a directory to another owner or group",
+            id.describe()
+        ),
+    }
+}
+
+/// What is said about the configured User the check runs as: DG00006 when it is not a valid
+/// one (uid -1), then DG00004 (debug) with its groups.
+pub fn server_user_lines(id: &Identity) -> Vec<Line> {
+    let mut lines = Vec::new();
+    if id.uid == u32::MAX {
+        lines.push(Line {
+            severity: Severity::Warning,
+            tag: messages::IDENTITY_UNKNOWN,
+            text: "no valid User is configured (uid -1); directories are checked for uid -1, which the children cannot run as".to_owned(),
+        });
+    }
+    lines.push(Line {
+        severity: Severity::Debug,
+        tag: messages::IDENTITY,
+        text: format!("checking as {} with groups {:?}", id.describe(), id.groups),
+    });
+    lines
+}
+
+/// DG01121: `DirGuardStartup fail` refuses the start.
+fn refusal_line(audit: &Audit) -> Line {
+    let failing = audit.failing();
+    Line {
+        severity: Severity::Emerg,
+        tag: messages::STARTUP_REFUSED,
+        text: format!(
+            "DirGuardStartup fail: refusing to start, {failing} required director{} failing (see the lines above)",
+            if failing == 1 { "y is" } else { "ies are" }
+        ),
+    }
+}
+
+/// The startup check as configured: None when it is off or nothing is declared (the module may
+/// be enabled before any site uses it); otherwise the report, ending with the refusal when
+/// `mode` refuses what the audit found.
+pub fn check(
+    mode: StartupMode,
+    repair: RepairMode,
+    dirs: &[Arc<RequiredDir>],
+    id: &Identity,
+    dry_run: bool,
+    deadline: Duration,
+) -> Option<Report> {
+    if mode == StartupMode::Off || dirs.is_empty() {
+        return None;
+    }
+    let mut report = run(dirs, id, repair.policy(), dry_run, deadline);
+    if mode.refuses(&report.audit) {
+        report.lines.push(refusal_line(&report.audit));
+        report.refused = true;
+    }
+    Some(report)
 }
 
 fn owner_group(uid: u32, gid: u32) -> String {
@@ -213,6 +280,7 @@ pub fn run(
         lines,
         audit,
         repairs,
+        refused: false,
     }
 }
 
@@ -250,5 +318,88 @@ mod tests {
         assert_eq!(real.lines[0].tag, messages::REPAIR_CREATED);
         assert_eq!(real.lines.last().unwrap().tag, messages::STARTUP_SUMMARY);
         assert!(PathBuf::from(&dir.path).is_dir());
+    }
+
+    #[test]
+    fn fail_mode_refuses_with_a_last_line_that_counts_the_failing_directories() {
+        let base =
+            std::env::temp_dir().join(format!("dirguard-startup-fail-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        std::fs::create_dir_all(&base).unwrap();
+        let id = Identity::current_process();
+        let dirs: Vec<Arc<RequiredDir>> = ["a", "b"]
+            .iter()
+            .map(|n| {
+                Arc::new(RequiredDir::new(
+                    base.join(n),
+                    Access::ReadWrite,
+                    Origin::default(),
+                ))
+            })
+            .collect();
+        let t = Duration::from_secs(5);
+        let (fail, warn) = (StartupMode::Fail, StartupMode::Warn);
+        let refused = check(fail, RepairMode::Off, &dirs, &id, false, t).unwrap();
+        assert!(refused.refused);
+        let last = refused.lines.last().unwrap();
+        assert_eq!(
+            (last.severity, last.tag, last.text.as_str()),
+            (
+                Severity::Emerg,
+                messages::STARTUP_REFUSED,
+                "DirGuardStartup fail: refusing to start, 2 required directories are failing (see the lines above)"
+            )
+        );
+        let one = check(fail, RepairMode::Off, &dirs[..1], &id, false, t).unwrap();
+        assert!(one
+            .lines
+            .last()
+            .unwrap()
+            .text
+            .contains(", 1 required directory is failing"));
+        let warned = check(warn, RepairMode::Off, &dirs, &id, false, t).unwrap();
+        assert!(!warned.refused);
+        assert_eq!(warned.lines.last().unwrap().tag, messages::STARTUP_SUMMARY);
+        // Repair runs first, so what it creates no longer fails.
+        let repaired = check(fail, RepairMode::Create, &dirs, &id, false, t).unwrap();
+        assert!(
+            !repaired.refused && repaired.audit.is_clean(),
+            "{:?}",
+            repaired.lines
+        );
+        assert!(check(StartupMode::Off, RepairMode::Off, &dirs, &id, false, t).is_none());
+        assert!(check(fail, RepairMode::Off, &[], &id, false, t).is_none());
+    }
+
+    #[test]
+    fn who_the_check_runs_as_is_said_at_debug_and_an_invalid_user_warned() {
+        let www = Identity::www_data();
+        let lines = server_user_lines(&www);
+        assert_eq!(lines.len(), 1);
+        assert_eq!(
+            (lines[0].severity, lines[0].tag),
+            (Severity::Debug, messages::IDENTITY)
+        );
+        assert!(
+            lines[0]
+                .text
+                .starts_with("checking as User www-data (uid 33)"),
+            "{lines:?}"
+        );
+        let nobody = Identity {
+            uid: u32::MAX,
+            ..Identity::www_data()
+        };
+        let lines = server_user_lines(&nobody);
+        assert_eq!(lines[0].tag, messages::IDENTITY_UNKNOWN);
+        assert_eq!(lines[1].tag, messages::IDENTITY);
+        let note = unprivileged_line(&www);
+        assert_eq!(
+            (note.severity, note.tag),
+            (Severity::Notice, messages::UNPRIVILEGED)
+        );
+        assert!(note
+            .text
+            .starts_with("Apache runs unprivileged (not started as root, no User switch): directories are checked for the running User www-data (uid 33)"));
     }
 }

@@ -1,7 +1,8 @@
 //! The status report in three forms: HTML for people, JSON (schema in docs/status-json.md) and
 //! Prometheus text exposition format 0.0.4. Pure functions of a snapshot.
 
-use super::fault::KIND_NAMES;
+use super::fault::{CauseLabel, FaultKind};
+use super::messages::{self, Line, Severity};
 use super::shared::{DirRecord, Health, Totals};
 use super::spec::RequiredDir;
 use super::text::format_utc;
@@ -85,14 +86,18 @@ pub struct Snapshot<'a> {
     pub dirs: &'a [Arc<RequiredDir>],
     pub records: &'a [DirRecord],
     pub totals: &'a Totals,
-    /// (final status, cause label index, count) of explained responses.
-    pub explained: &'a [(u16, usize, u64)],
+    /// (final status, cause label, count) of explained responses.
+    pub explained: &'a [(u16, CauseLabel, u64)],
     pub now_unix_s: u64,
 }
 
-/// The metric label of a cause index: a fault kind, or "none".
-pub fn cause_label(index: usize) -> &'static str {
-    kind_names(1 << index).first().copied().unwrap_or("none")
+/// DG01401: a status page asked for while there is no shared state (DG01304 said why).
+pub fn unavailable_line() -> Line {
+    Line {
+        severity: Severity::Error,
+        tag: messages::STATUS_UNAVAILABLE,
+        text: "the status page has no shared state to show (see DG01304 at startup)".to_owned(),
+    }
 }
 
 fn path_text(dir: &RequiredDir) -> String {
@@ -152,7 +157,7 @@ pub fn render_json(s: &Snapshot<'_>) -> String {
         "{{\"schema\":{},\"generated_at\":{},\"interval_seconds\":{},\"audits_total\":{},\"repairs_total\":{},\"last_audit\":",
         json_string(JSON_SCHEMA_ID),
         json_string(&format_utc(s.now_unix_s)),
-        s.totals.interval_s,
+        s.totals.interval.secs(),
         s.totals.audits_total,
         s.totals.repairs_total
     );
@@ -178,7 +183,7 @@ pub fn render_json(s: &Snapshot<'_>) -> String {
             .iter()
             .map(|(status, cause, count)| format!(
                 "{{\"status\":{status},\"cause\":{},\"count\":{count}}}",
-                json_string(cause_label(*cause))
+                json_string(cause.name())
             ))
             .collect::<Vec<_>>()
             .join(",")
@@ -202,9 +207,8 @@ pub fn render_json(s: &Snapshot<'_>) -> String {
             let _ = write!(
                 o,
                 "{{\"kinds\":[{}],\"count\":{},\"message\":{},\"fix\":{}}}",
-                kind_names(r.kinds)
-                    .iter()
-                    .map(|k| json_string(k))
+                FaultKind::in_mask(r.kinds)
+                    .map(|k| json_string(k.name()))
                     .collect::<Vec<_>>()
                     .join(","),
                 r.fault_count,
@@ -225,16 +229,6 @@ pub fn render_json(s: &Snapshot<'_>) -> String {
     }
     o.push_str("]}\n");
     o
-}
-
-/// The kind names of a fault-kind mask, in the order of `Fault::kind_bit`.
-pub fn kind_names(mask: u16) -> Vec<&'static str> {
-    KIND_NAMES
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| mask & (1 << i) != 0)
-        .map(|(_, n)| *n)
-        .collect()
 }
 
 fn label(v: &str) -> String {
@@ -347,7 +341,7 @@ pub fn render_prometheus(s: &Snapshot<'_>) -> String {
         let _ = writeln!(
             o,
             "dirguard_explained_responses_total{{cause=\"{}\",status=\"{status}\"}} {count}",
-            cause_label(*cause)
+            cause.name()
         );
     }
     family(
@@ -387,7 +381,11 @@ pub fn render_prometheus(s: &Snapshot<'_>) -> String {
         "gauge",
         "The configured DirGuardInterval (0: no live monitoring).",
     );
-    let _ = writeln!(o, "dirguard_audit_interval_seconds {}", s.totals.interval_s);
+    let _ = writeln!(
+        o,
+        "dirguard_audit_interval_seconds {}",
+        s.totals.interval.secs()
+    );
     o
 }
 
@@ -428,7 +426,7 @@ pub fn render_html(s: &Snapshot<'_>) -> String {
         s.totals.last_audit_duration_us as f64 / 1000.0,
         s.totals.audits_total,
         s.totals.repairs_total,
-        if s.totals.interval_s == 0 { "live monitoring off".to_owned() } else { format!("{} s", s.totals.interval_s) },
+        if s.totals.interval.is_off() { "live monitoring off".to_owned() } else { format!("{} s", s.totals.interval.secs()) },
         format_utc(s.now_unix_s)
     );
     if s.view == View::Vhost {
@@ -468,7 +466,7 @@ pub fn render_html(s: &Snapshot<'_>) -> String {
             let _ = writeln!(
                 o,
                 "<tr><td>{status}</td><td>{}</td><td>{count}</td></tr>",
-                cause_label(*cause)
+                cause.name()
             );
         }
         o.push_str("</table>\n");
@@ -522,13 +520,26 @@ mod tests {
             },
         ];
         let totals = Totals {
-            interval_s: 5,
+            interval: crate::core::settings::Interval::from_secs(5),
             audits_total: 3,
             repairs_total: 0,
             last_audit_unix_us: 30_000_000,
             last_audit_duration_us: 1500,
         };
         (dirs, records, totals)
+    }
+
+    #[test]
+    fn a_page_without_shared_state_points_to_the_startup_line_that_says_why() {
+        let line = unavailable_line();
+        assert_eq!(
+            (line.severity, line.tag, line.text.as_str()),
+            (
+                Severity::Error,
+                messages::STATUS_UNAVAILABLE,
+                "the status page has no shared state to show (see DG01304 at startup)"
+            )
+        );
     }
 
     #[test]
@@ -550,7 +561,7 @@ mod tests {
             dirs: &dirs,
             records: &records,
             totals: &totals,
-            explained: &[(500, 0, 3)],
+            explained: &[(500, CauseLabel::Kind(FaultKind::Missing), 3)],
             now_unix_s: 40,
         };
         let j = render_json(&s);
@@ -573,7 +584,7 @@ mod tests {
             dirs: &dirs,
             records: &records,
             totals: &totals,
-            explained: &[(500, 0, 3)],
+            explained: &[(500, CauseLabel::Kind(FaultKind::Missing), 3)],
             now_unix_s: 40,
         };
         let p = render_prometheus(&s);
@@ -603,7 +614,7 @@ mod tests {
             dirs: &dirs,
             records: &records,
             totals: &totals,
-            explained: &[(500, 0, 3)],
+            explained: &[(500, CauseLabel::Kind(FaultKind::Missing), 3)],
             now_unix_s: 40,
         };
         let h = render_html(&s);
@@ -702,7 +713,7 @@ mod tests {
             dirs: &shown,
             records: &recs,
             totals: &totals,
-            explained: &[(500, 0, 3)],
+            explained: &[(500, CauseLabel::Kind(FaultKind::Missing), 3)],
             now_unix_s: 40,
         };
         let (json, prom, html) = (render_json(&s), render_prometheus(&s), render_html(&s));

@@ -5,6 +5,7 @@ use super::ffi_util::{cstr_bytes, pool_error};
 use super::pool;
 use crate::core::explain::{parse_retry_after, ExplainSet, OnFailure};
 use crate::core::monitor::Monitor;
+use crate::core::settings::{Interval, RepairMode, StartupMode};
 use crate::core::spec::{self, Base, Origin, RequiredDir};
 use crate::core::status::View;
 use crate::ffi;
@@ -12,23 +13,6 @@ use std::ffi::CStr;
 use std::os::raw::{c_char, c_int, c_void};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
-
-pub const DEFAULT_INTERVAL_S: u32 = 5;
-const MAX_INTERVAL_S: u32 = 86_400;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StartupMode {
-    Warn,
-    Fail,
-    Off,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RepairMode {
-    Off,
-    Create,
-    Enforce,
-}
 
 /// Per virtual host (and the main server).
 #[derive(Default)]
@@ -39,8 +23,8 @@ pub struct ServerConfig {
     /// Main server only (the directives are refused in <VirtualHost>).
     pub startup: Option<StartupMode>,
     pub repair: Option<RepairMode>,
-    /// Seconds between live audits; 0 disables them (main server only).
-    pub interval: Option<u32>,
+    /// `DirGuardInterval` (main server only).
+    pub interval: Option<Interval>,
     /// `DirGuardCheckTimeout` (main server only).
     pub check_timeout: Option<std::time::Duration>,
     /// The live monitor of this generation (main server only), set in post_config.
@@ -52,15 +36,15 @@ pub struct ServerConfig {
 
 impl ServerConfig {
     pub fn startup_mode(&self) -> StartupMode {
-        self.startup.unwrap_or(StartupMode::Warn)
+        self.startup.unwrap_or_default()
     }
 
     pub fn repair_mode(&self) -> RepairMode {
-        self.repair.unwrap_or(RepairMode::Off)
+        self.repair.unwrap_or_default()
     }
 
-    pub fn interval_s(&self) -> u32 {
-        self.interval.unwrap_or(DEFAULT_INTERVAL_S)
+    pub fn interval(&self) -> Interval {
+        self.interval.unwrap_or_default()
     }
 
     pub fn check_timeout(&self) -> std::time::Duration {
@@ -69,11 +53,22 @@ impl ServerConfig {
     }
 }
 
-/// Per directory/location section: the requirements in scope there and what a request does
-/// about them.
-#[derive(Default, Clone)]
+/// A section's own `DirGuardRequire` declarations, owned by the configuration pool.
+type Declared = Vec<Arc<RequiredDir>>;
+
+/// Per directory/location section, and during a request the merge of every section that applies:
+/// the requirements in scope and what a request does about them.
+///
+/// Plain data (`Copy`, no destructor) so that a merge, which Apache makes for every request and
+/// every matching section, is one pool allocation: no reference counts, no pool cleanup. A
+/// merged configuration does not copy the requirements; it points to its section's own list and
+/// to the configuration it was merged onto (`parent`), whose requirements come first.
+#[derive(Clone, Copy)]
 pub struct DirConfig {
-    pub required: Vec<Arc<RequiredDir>>,
+    /// This section's own declarations; null when it has none.
+    own: *const Declared,
+    /// The configuration this one was merged onto, when that has requirements; null otherwise.
+    parent: *const DirConfig,
     pub on_failure: Option<OnFailure>,
     pub retry_after: Option<u32>,
     pub explain: Option<ExplainSet>,
@@ -81,17 +76,110 @@ pub struct DirConfig {
     pub status_view: Option<View>,
 }
 
+impl Default for DirConfig {
+    fn default() -> DirConfig {
+        DirConfig {
+            own: std::ptr::null(),
+            parent: std::ptr::null(),
+            on_failure: None,
+            retry_after: None,
+            explain: None,
+            status_view: None,
+        }
+    }
+}
+
 impl DirConfig {
     fn is_empty(&self) -> bool {
-        self.required.is_empty()
+        !self.has_required()
             && self.on_failure.is_none()
             && self.retry_after.is_none()
             && self.explain.is_none()
             && self.status_view.is_none()
     }
-}
 
-pub const DEFAULT_RETRY_AFTER_S: u32 = 30;
+    /// Whether any requirement is in scope: two pointer tests.
+    pub fn has_required(&self) -> bool {
+        !self.own.is_null() || !self.parent.is_null()
+    }
+
+    /// Visits the requirements in scope in configuration order (outer sections first) until
+    /// `f` breaks. No allocation.
+    pub fn each_required<'a, B>(
+        &'a self,
+        f: &mut impl FnMut(&'a Arc<RequiredDir>) -> std::ops::ControlFlow<B>,
+    ) -> std::ops::ControlFlow<B> {
+        // SAFETY: parent and own point into pools that outlive this configuration (S4 in
+        // docs/design.md: a merge result lives in the pool Apache merges into, which never
+        // outlives the configurations merged).
+        unsafe {
+            if let Some(parent) = self.parent.as_ref() {
+                parent.each_required(f)?;
+            }
+            if let Some(own) = self.own.as_ref() {
+                for d in own {
+                    f(d)?;
+                }
+            }
+        }
+        std::ops::ControlFlow::Continue(())
+    }
+
+    /// The requirements in scope, in configuration order (for explanations and status pages).
+    pub fn required(&self) -> Vec<Arc<RequiredDir>> {
+        let mut all = Vec::new();
+        let _ = self.each_required(&mut |d| {
+            all.push(d.clone());
+            std::ops::ControlFlow::<()>::Continue(())
+        });
+        all
+    }
+
+    /// Adds a declaration to this section (while the configuration is read).
+    ///
+    /// # Safety
+    /// `pool` is the configuration pool the section lives in; single-threaded config phase.
+    unsafe fn declare(&mut self, pool: *mut ffi::apr_pool_t, required: Arc<RequiredDir>) {
+        if self.own.is_null() {
+            // SAFETY: the caller's live pool; the list is dropped by its cleanup.
+            self.own = unsafe { pool::alloc(pool, Declared::new()) };
+        }
+        // SAFETY: `own` was made just above or by an earlier call, for this section only; no
+        // request reads it before the configuration phase ends.
+        unsafe { (*self.own.cast_mut()).push(required) };
+    }
+
+    /// `add` merged onto `base` (both non-empty), allocated in `pool`.
+    ///
+    /// # Safety
+    /// `pool` is live and does not outlive `base` or `add` (Apache merges into the request's
+    /// or the configuration's pool).
+    unsafe fn merged(
+        pool: *mut ffi::apr_pool_t,
+        base: &DirConfig,
+        add: &DirConfig,
+    ) -> *mut DirConfig {
+        let parent = if !base.has_required() {
+            add.parent
+        } else if add.parent.is_null() {
+            base as *const DirConfig
+        } else {
+            // `add` is itself a merge (rare): its chain goes on top of base's, re-linked.
+            // SAFETY: add.parent points into a pool that outlives `pool` (as add does).
+            unsafe { DirConfig::merged(pool, base, &*add.parent) }
+        };
+        let merged = DirConfig {
+            own: add.own,
+            parent,
+            on_failure: add.on_failure.or(base.on_failure),
+            retry_after: add.retry_after.or(base.retry_after),
+            explain: add.explain.or(base.explain),
+            status_view: add.status_view.or(base.status_view),
+        };
+        // SAFETY: a live pool (caller); DirConfig is plain data and needs no cleanup.
+        unsafe { pool::alloc_plain(pool, merged) }
+    }
+}
 
 pub unsafe extern "C" fn create_server_config(
     p: *mut ffi::apr_pool_t,
@@ -157,8 +245,8 @@ pub unsafe extern "C" fn create_dir_config(
         super::log::Sink::Startup,
         std::ptr::null_mut(),
         || {
-            // SAFETY: Apache passes a live pool.
-            unsafe { pool::alloc(p, DirConfig::default()) }.cast()
+            // SAFETY: Apache passes a live pool; DirConfig is plain data (no cleanup needed).
+            unsafe { pool::alloc_plain(p, DirConfig::default()) }.cast()
         },
     )
 }
@@ -193,17 +281,8 @@ pub unsafe extern "C" fn merge_dir_config(
             if b.is_empty() {
                 return add;
             }
-            let mut required = b.required.clone();
-            required.extend(a.required.iter().cloned());
-            let merged = DirConfig {
-                required,
-                on_failure: a.on_failure.or(b.on_failure),
-                retry_after: a.retry_after.or(b.retry_after),
-                explain: a.explain.or(b.explain),
-                status_view: a.status_view.or(b.status_view),
-            };
-            // SAFETY: Apache passes a live pool.
-            unsafe { pool::alloc(p, merged) }.cast()
+            // SAFETY: Apache merges into a live pool that does not outlive base or add.
+            unsafe { DirConfig::merged(p, b, a) }.cast()
         },
     )
 }
@@ -371,7 +450,7 @@ pub unsafe extern "C" fn cmd_require(
                     // server config belongs to the server being read. Single-threaded here.
                     unsafe {
                         if let Some(dir) = mconfig.cast::<DirConfig>().as_mut() {
-                            dir.required.push(required.clone());
+                            dir.declare((*cmd).pool, required.clone());
                         }
                         if let Some(server) = server_config_mut((*cmd).server) {
                             server.declared.push(required);
@@ -463,13 +542,9 @@ pub unsafe extern "C" fn cmd_startup(
         cmd,
         || {
             global_only(cmd)?;
-            keyword("DirGuardStartup", arg, &["warn", "fail", "off"])
+            StartupMode::parse(&string_arg(arg))
         },
-        |i| {
-            with_server(cmd, |sc| {
-                sc.startup = Some([StartupMode::Warn, StartupMode::Fail, StartupMode::Off][i])
-            })
-        },
+        |v| with_server(cmd, |sc| sc.startup = Some(v)),
     )
 }
 
@@ -484,13 +559,9 @@ pub unsafe extern "C" fn cmd_repair(
         cmd,
         || {
             global_only(cmd)?;
-            keyword("DirGuardRepair", arg, &["off", "create", "enforce"])
+            RepairMode::parse(&string_arg(arg))
         },
-        |i| {
-            with_server(cmd, |sc| {
-                sc.repair = Some([RepairMode::Off, RepairMode::Create, RepairMode::Enforce][i])
-            })
-        },
+        |v| with_server(cmd, |sc| sc.repair = Some(v)),
     )
 }
 
@@ -505,16 +576,7 @@ pub unsafe extern "C" fn cmd_interval(
         cmd,
         || {
             global_only(cmd)?;
-            let raw = string_arg(arg);
-            raw.parse::<u32>()
-                .ok()
-                .filter(|v| *v <= MAX_INTERVAL_S && !raw.is_empty() && raw.bytes().all(|b| b.is_ascii_digit()))
-                .ok_or_else(|| {
-                    format!(
-                        "DirGuardInterval: '{}' is not a number of seconds from 0 (off) to {MAX_INTERVAL_S}",
-                        crate::core::text::shown(raw.as_bytes())
-                    )
-                })
+            Interval::parse(&string_arg(arg))
         },
         |v| with_server(cmd, |sc| sc.interval = Some(v)),
     )

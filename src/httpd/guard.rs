@@ -2,20 +2,11 @@
 //! becomes a crit line and a safe return value, never an unwind into C or an abort.
 
 use super::log::{self, Sink};
-use crate::core::messages::{self, Severity};
+use crate::core::messages;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-fn payload_text(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_owned()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "(no message)".to_owned()
-    }
-}
-
-/// Runs `body`; on panic logs DG00001 with what the hook does instead, and returns `fallback`.
+/// Runs `body`; on panic logs what the entry does instead (`messages::panic_contained`: `entry`
+/// names it, `consequence` says what happens), and returns `fallback`.
 pub fn guard<R>(
     entry: &'static str,
     consequence: &'static str,
@@ -26,15 +17,8 @@ pub fn guard<R>(
     match catch_unwind(AssertUnwindSafe(body)) {
         Ok(v) => v,
         Err(payload) => {
-            log::write(
-                sink,
-                Severity::Crit,
-                messages::PANIC_CONTAINED,
-                &format!(
-                    "internal error in {entry} contained: {}; {consequence}. Please report this with the DG00002 line above.",
-                    payload_text(payload.as_ref())
-                ),
-            );
+            let line = messages::panic_contained(entry, consequence, payload.as_ref());
+            log::write(sink, line.severity, line.tag, &line.text);
             fallback
         }
     }
@@ -44,15 +28,13 @@ pub fn guard<R>(
 /// where the panic happened. Installed at every load of the DSO.
 pub fn install_panic_hook() {
     std::panic::set_hook(Box::new(|info| {
-        let location = info
-            .location()
-            .map(|l| format!("{}:{}", l.file(), l.line()))
-            .unwrap_or_else(|| "unknown location".into());
+        let location = info.location().map(|l| (l.file(), l.line()));
+        let line = messages::panic_detail(location, info.payload());
         log::write(
             Sink::Server(log::main_server()),
-            Severity::Crit,
-            messages::PANIC_DETAIL,
-            &format!("panic at {location}: {}", payload_text(info.payload())),
+            line.severity,
+            line.tag,
+            &line.text,
         );
     }));
 }

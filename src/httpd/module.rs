@@ -156,7 +156,7 @@ pub fn index() -> c_int {
 }
 
 unsafe extern "C" fn check_config(
-    _pconf: *mut ffi::apr_pool_t,
+    pconf: *mut ffi::apr_pool_t,
     _plog: *mut ffi::apr_pool_t,
     _ptemp: *mut ffi::apr_pool_t,
     s: *mut ffi::server_rec,
@@ -168,6 +168,8 @@ unsafe extern "C" fn check_config(
         ffi::HTTP_INTERNAL_SERVER_ERROR as c_int,
         || {
             super::test_panic::maybe("check_config");
+            super::log::configure(s, pconf);
+            let _records = super::log::scope(Sink::Server(s));
             super::startup::check_config(s)
         },
     )
@@ -186,6 +188,8 @@ unsafe extern "C" fn post_config(
         ffi::HTTP_INTERNAL_SERVER_ERROR as c_int,
         || {
             super::test_panic::maybe("post_config");
+            super::log::configure(s, pconf);
+            let _records = super::log::scope(Sink::Server(s));
             super::startup::post_config(s, pconf)
         },
     )

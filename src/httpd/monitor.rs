@@ -13,22 +13,27 @@
 use super::log::{self, Sink};
 use crate::core::audit::Audit;
 use crate::core::identity::Identity;
-use crate::core::messages::{self, Severity};
-use crate::core::monitor::Monitor;
+use crate::core::messages::Line;
+use crate::core::monitor::{Monitor, Unavailable};
+use crate::core::settings::Interval;
 use crate::core::shared::SharedState;
 use crate::core::spec::RequiredDir;
 use crate::ffi;
 use std::os::raw::{c_int, c_void};
 use std::sync::Arc;
 
+fn write(s: *mut ffi::server_rec, line: &Line) {
+    log::write(Sink::Server(s), line.severity, line.tag, &line.text);
+}
+
 /// Creates the shared region and the monitor for this generation, and registers the audit with
-/// mod_watchdog when `interval_s` > 0.
+/// mod_watchdog when the monitor is live (`Monitor::is_live`).
 pub fn start(
     s: *mut ffi::server_rec,
     pconf: *mut ffi::apr_pool_t,
     dirs: Vec<Arc<RequiredDir>>,
     id: Identity,
-    interval_s: u32,
+    interval: Interval,
     check_timeout: std::time::Duration,
     startup: Option<(&Audit, usize)>,
 ) -> Option<Arc<Monitor>> {
@@ -39,44 +44,27 @@ pub fn start(
     // when pconf is cleared at the next restart.
     let rv = unsafe { ffi::apr_shm_create(&mut shm, size, std::ptr::null(), pconf) };
     if rv != ffi::APR_SUCCESS as ffi::apr_status_t || shm.is_null() {
-        log::write(
-            Sink::Server(s),
-            Severity::Error,
-            messages::MONITOR_UNAVAILABLE,
-            &format!(
-                "cannot create {size} bytes of shared memory for the live monitor (apr error {rv}); live monitoring and the status page are off"
-            ),
-        );
+        let why = Unavailable::SharedMemory {
+            bytes: size,
+            apr_error: rv,
+        };
+        write(s, &why.line());
         return None;
     }
     // SAFETY: shm is valid; the base address is page-aligned and valid for `size` bytes until
     // pconf is cleared, which also drops the Monitor that holds this view (ServerConfig).
-    let shared = unsafe {
-        SharedState::init(
-            ffi::apr_shm_baseaddr_get(shm).cast(),
-            dirs.len(),
-            u64::from(interval_s),
-        )
-    };
-    let count = dirs.len();
+    let shared =
+        unsafe { SharedState::init(ffi::apr_shm_baseaddr_get(shm).cast(), dirs.len(), interval) };
     let monitor = Arc::new(Monitor::new(
         dirs,
         id,
         shared,
-        u64::from(interval_s),
+        interval,
         check_timeout,
         startup,
     ));
-    if interval_s > 0 && count > 0 && !register_watchdog(s, pconf, &monitor, interval_s) {
-        return Some(monitor);
-    }
-    if interval_s > 0 && count > 0 {
-        log::write(
-            Sink::Server(s),
-            Severity::Info,
-            messages::MONITOR_STARTED,
-            &format!("live monitoring of {count} required directories every {interval_s} s (one audit per interval among the children)"),
-        );
+    if monitor.is_live() && register_watchdog(s, pconf, &monitor) {
+        write(s, &monitor.started_line());
     }
     Some(monitor)
 }
@@ -85,7 +73,6 @@ fn register_watchdog(
     s: *mut ffi::server_rec,
     pconf: *mut ffi::apr_pool_t,
     monitor: &Arc<Monitor>,
-    interval_s: u32,
 ) -> bool {
     // SAFETY: apr_dynamic_fn_retrieve looks up functions mod_watchdog registered by name; the
     // returned pointers have the signatures declared by mod_watchdog.h (APR_DECLARE_OPTIONAL_FN),
@@ -101,7 +88,7 @@ fn register_watchdog(
         )
     };
     let (Some(get_instance), Some(register)) = (get_instance, register) else {
-        log::write(Sink::Server(s), Severity::Error, messages::MONITOR_UNAVAILABLE, "mod_watchdog is not available, so there is no live monitoring (the startup check and the status page still work); load mod_watchdog or set DirGuardInterval 0");
+        write(s, &Unavailable::NoWatchdog.line());
         return false;
     };
     let mut wd: *mut ffi::ap_watchdog_t = std::ptr::null_mut();
@@ -113,7 +100,7 @@ fn register_watchdog(
         if rv == ffi::APR_SUCCESS as ffi::apr_status_t {
             register(
                 wd,
-                tick_us(interval_s),
+                interval_time(monitor.tick()),
                 Arc::as_ptr(monitor).cast(),
                 Some(on_watchdog),
             )
@@ -122,20 +109,15 @@ fn register_watchdog(
         }
     };
     if rv != ffi::APR_SUCCESS as ffi::apr_status_t {
-        log::write(
-            Sink::Server(s),
-            Severity::Error,
-            messages::MONITOR_UNAVAILABLE,
-            &format!("mod_watchdog refused the live monitor (apr error {rv}); no live monitoring"),
-        );
+        write(s, &Unavailable::WatchdogRefused { apr_error: rv }.line());
         return false;
     }
     true
 }
 
-/// The watchdog tick in microseconds (`core::monitor::tick_ms`).
-fn tick_us(interval_s: u32) -> i64 {
-    crate::core::monitor::tick_ms(u64::from(interval_s)) as i64 * 1000
+/// A duration as APR's `apr_interval_time_t` (microseconds).
+fn interval_time(d: std::time::Duration) -> ffi::apr_interval_time_t {
+    ffi::apr_interval_time_t::try_from(d.as_micros()).unwrap_or(ffi::apr_interval_time_t::MAX)
 }
 
 unsafe extern "C" fn on_watchdog(

@@ -4,17 +4,19 @@
 //! a fresh check, under storm control, and leaves the cause in `r->notes` as `dirguard-cause`.
 //! A healthy request costs a few loads and compares; it never touches the filesystem.
 
-use super::config::{dir_config, server_config, DirConfig, DEFAULT_RETRY_AFTER_S};
+use super::config::{dir_config, server_config, DirConfig};
 use super::ffi_util::cstr_bytes;
 use super::log::{self, Sink};
-use crate::core::explain::{diagnose_bounded, last_known, Cause, OnFailure, EXPLAIN_WAIT};
-use crate::core::fault::Fault;
+use crate::core::explain::{diagnose_bounded, retry_after_s, OnFailure, EXPLAIN_WAIT};
 use crate::core::identity::Identity;
-use crate::core::messages::{self, Severity};
+use crate::core::messages::{Severity, Tag};
 use crate::core::monitor::{unix_now, Monitor};
+use crate::core::request::{
+    explanation_text, explanation_without_storm_control, last_known_state, limited_line,
+    RequestFacts, Unavailable,
+};
 use crate::core::shared::{Health, Storm};
 use crate::core::spec::RequiredDir;
-use crate::core::text::{format_utc, quote_path};
 use crate::ffi;
 use std::ffi::{CString, OsStr};
 use std::os::raw::{c_char, c_int};
@@ -24,20 +26,12 @@ use std::path::Path;
 const NOTE_CAUSE: &std::ffi::CStr = c"dirguard-cause";
 /// Marks a response this module answered itself (503), so it is not explained twice.
 const NOTE_ANSWERED: &std::ffi::CStr = c"dirguard-answered";
-const MAX_URI: usize = 512;
 
 fn monitor<'a>() -> Option<&'a Monitor> {
     // SAFETY: the main server of this generation; its config outlives every request.
     unsafe { server_config(log::main_server()) }
         .and_then(|sc| sc.monitor.get())
         .map(|m| m.as_ref())
-}
-
-fn text(p: *const c_char) -> String {
-    // SAFETY: p is null or a NUL-terminated string owned by the request.
-    let bytes = unsafe { cstr_bytes(p) }.unwrap_or(b"-");
-    let bytes = &bytes[..bytes.len().min(MAX_URI)];
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// Sets a note on a request (copied into its pool).
@@ -55,35 +49,29 @@ fn has_note(r: *const ffi::request_rec, name: &std::ffi::CStr) -> bool {
     unsafe { !ffi::apr_table_get((*r).notes, name.as_ptr()).is_null() }
 }
 
-/// Apache's request log id (`%L`), generated now if nothing asked for it yet, so this line can
-/// be matched with the request's other lines.
-fn log_id(r: *mut ffi::request_rec) -> String {
-    // SAFETY: r is live; generate_log_id writes a pool string into the field, as log.c does.
+/// What a line says about request `r` answered with `status`. Apache's request log id (`%L`) is
+/// generated now if nothing asked for it yet, so the line can be matched with the request's
+/// other lines.
+fn facts<'r>(r: *mut ffi::request_rec, status: c_int) -> RequestFacts<'r> {
+    // SAFETY: r is live; generate_log_id writes a pool string into the field, as log.c does;
+    // every field read is null or a NUL-terminated string in the request's pool, which outlives
+    // the line written from it.
     unsafe {
         if (*r).log_id.is_null() {
             let mut id: *const c_char = std::ptr::null();
             ffi::ap_run_generate_log_id((*r).connection, r, &mut id);
             (*r).log_id = id;
         }
-        text((*r).log_id)
+        let rr = &*r;
+        RequestFacts {
+            method: cstr_bytes(rr.method),
+            uri: cstr_bytes(rr.uri),
+            handler: cstr_bytes(rr.handler),
+            filename: cstr_bytes(rr.filename),
+            log_id: cstr_bytes(rr.log_id),
+            status,
+        }
     }
-}
-
-fn describe_request(r: *mut ffi::request_rec, status: c_int) -> String {
-    // SAFETY: r is live; the fields are NUL-terminated strings or null.
-    let rr = unsafe { &*r };
-    let file = match unsafe { cstr_bytes(rr.filename) } {
-        Some(f) => quote_path(OsStr::from_bytes(f)),
-        None => "-".into(),
-    };
-    format!(
-        "{status} for {} {} (handler {}, file {}), log id {}",
-        text(rr.method),
-        text(rr.uri),
-        text(rr.handler),
-        file,
-        log_id(r)
-    )
 }
 
 pub unsafe extern "C" fn fixups(r: *mut ffi::request_rec) -> c_int {
@@ -102,17 +90,22 @@ pub unsafe extern "C" fn fixups(r: *mut ffi::request_rec) -> c_int {
             let Some(dc) = (unsafe { dir_config(rr.per_dir_config) }) else {
                 return ffi::DECLINED;
             };
-            if dc.on_failure != Some(OnFailure::Unavailable) || dc.required.is_empty() {
+            if dc.on_failure != Some(OnFailure::Unavailable) || !dc.has_required() {
                 return ffi::DECLINED;
             }
             let Some(monitor) = monitor() else {
                 return ffi::DECLINED;
             };
             let shared = monitor.shared();
-            let failing = dc.required.iter().find_map(|d| {
-                let slot = *d.slot.get()?;
-                (shared.health(slot) == Health::Failing).then_some((d, slot))
-            });
+            let failing = match dc.each_required(&mut |d| match d.slot.get() {
+                Some(&slot) if shared.health(slot) == Health::Failing => {
+                    std::ops::ControlFlow::Break((d, slot))
+                }
+                _ => std::ops::ControlFlow::Continue(()),
+            }) {
+                std::ops::ControlFlow::Break(found) => Some(found),
+                std::ops::ControlFlow::Continue(()) => None,
+            };
             match failing {
                 None => ffi::DECLINED,
                 Some((dir, slot)) => answer_unavailable(r, dc, monitor, dir, slot),
@@ -128,96 +121,50 @@ fn answer_unavailable(
     dir: &RequiredDir,
     slot: usize,
 ) -> c_int {
-    let retry = dc.retry_after.unwrap_or(DEFAULT_RETRY_AFTER_S).to_string();
-    let retry = CString::new(retry).unwrap_or_default();
+    let retry_after_s = retry_after_s(dc.retry_after);
+    let retry = CString::new(retry_after_s.to_string()).unwrap_or_default();
     // SAFETY: r is live; the value is copied into its pool.
     unsafe {
         let v = ffi::apr_pstrdup((*r).pool, retry.as_ptr());
         ffi::apr_table_setn((*r).err_headers_out, c"Retry-After".as_ptr(), v);
     }
-    let record = monitor.shared().record(slot).unwrap_or_default();
-    let kind = crate::core::status::kind_names(record.kinds)
-        .first()
-        .copied()
-        .unwrap_or("failing");
-    let cause_index =
-        (record.kinds.trailing_zeros() as usize).min(crate::core::explain::CAUSE_NONE);
-    set_note(
-        r,
-        NOTE_CAUSE,
-        &format!("{kind}:{}", dir.path.to_string_lossy()),
-    );
-    set_note(r, NOTE_ANSWERED, "503");
     let shared = monitor.shared();
-    shared.count_explained(ffi::HTTP_SERVICE_UNAVAILABLE as c_int, cause_index);
-    let key = storm_key(dir, record.kinds);
-    let line = || {
-        format!(
-            "{} (DirGuardOnFailure 503, Retry-After {}): required directory {} {} since {}; declared at {}; fix: {}",
-            describe_request(r, ffi::HTTP_SERVICE_UNAVAILABLE as c_int),
-            dc.retry_after.unwrap_or(DEFAULT_RETRY_AFTER_S),
-            quote_path(dir.path.as_os_str()),
-            if record.what.is_empty() { "is failing".to_owned() } else { record.what.clone() },
-            format_utc(record.since_unix_s),
-            dir.origin,
-            record.fix
-        )
+    let record = shared.record(slot).unwrap_or_default();
+    let answer = Unavailable {
+        dir,
+        record: &record,
+        retry_after_s,
     };
+    let note = answer.note();
+    set_note(r, NOTE_CAUSE, &note);
+    set_note(r, NOTE_ANSWERED, "503");
+    let status = ffi::HTTP_SERVICE_UNAVAILABLE as c_int;
+    shared.count_explained(status, answer.label());
     // r->status is not the answer yet (fixups runs before the handler): pass it.
     write_limited(
         r,
-        ffi::HTTP_SERVICE_UNAVAILABLE as c_int,
-        shared.storm(key, unix_now().as_secs()),
-        messages::EXPLAIN_UNAVAILABLE,
-        Severity::Error,
-        line,
-        &format!("{kind}:{}", dir.path.to_string_lossy()),
+        status,
+        shared.storm(answer.storm_key(), unix_now().as_secs()),
+        Unavailable::SEVERITY,
+        Unavailable::TAG,
+        |f| answer.text(f),
+        &note,
     );
-    ffi::HTTP_SERVICE_UNAVAILABLE as c_int
+    status
 }
 
-fn storm_key(dir: &RequiredDir, kinds: u16) -> u64 {
-    let mut h: u64 = 0x9e37_79b9_7f4a_7c15 ^ u64::from(kinds);
-    for b in dir.path.as_os_str().as_bytes() {
-        h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
-    }
-    h
-}
-
-/// Writes the full line, a short repeat line, or nothing, as storm control decided.
+/// Writes what storm control lets through (`core::request::limited_line`).
 fn write_limited(
     r: *mut ffi::request_rec,
     status: c_int,
     storm: Storm,
-    tag: messages::Tag,
     severity: Severity,
-    full: impl FnOnce() -> String,
-    cause: &str,
+    tag: Tag,
+    full: impl FnOnce(&RequestFacts<'_>) -> String,
+    note: &str,
 ) {
-    match storm {
-        Storm::Full { repeats } => {
-            let mut line = full();
-            if repeats > 0 {
-                line.push_str(&format!(" ({repeats} more response{} with this cause since its previous full explanation)", if repeats == 1 { "" } else { "s" }));
-            }
-            log::write(Sink::Request(r), severity, tag, &line);
-        }
-        Storm::Repeat { n, log: true } => {
-            log::write(
-                Sink::Request(r),
-                severity,
-                messages::EXPLAIN_REPEATS,
-                &format!(
-                    "{status} for {} {}, log id {}: same cause as explained in full within the last second ({cause}); {n} repeat{} since that line (storm control: one full line per cause per second; exact counts on the status page)",
-                    // SAFETY: r is live.
-                    text(unsafe { (*r).method }),
-                    text(unsafe { (*r).uri }),
-                    log_id(r),
-                    if n == 1 { "" } else { "s" }
-                ),
-            );
-        }
-        Storm::Repeat { .. } => {}
+    if let Some(line) = limited_line(storm, severity, tag, || facts(r, status), full, note) {
+        log::write(Sink::Request(r), line.severity, line.tag, &line.text);
     }
 }
 
@@ -262,6 +209,9 @@ fn explain(
     status: c_int,
     dc: Option<&DirConfig>,
 ) {
+    // The core's records of this explanation go to this request's error log (its vhost's,
+    // at its LogLevel), not the main server's.
+    let _records = log::scope(Sink::Request(last));
     let monitor = monitor();
     let own_identity;
     let id: &Identity = match monitor {
@@ -271,60 +221,36 @@ fn explain(
             &own_identity
         }
     };
-    let required: &[std::sync::Arc<RequiredDir>] = dc.map(|d| d.required.as_slice()).unwrap_or(&[]);
+    let required: Vec<std::sync::Arc<RequiredDir>> =
+        dc.map(DirConfig::required).unwrap_or_default();
     let in_scope: Vec<&RequiredDir> = required.iter().map(|a| a.as_ref()).collect();
     // SAFETY: live request; filename is null or NUL-terminated.
     let filename = unsafe { cstr_bytes((*last).filename) }
         .map(|b| Path::new(OsStr::from_bytes(b)).to_path_buf());
     let wait = monitor.map_or(EXPLAIN_WAIT, |m| m.check_timeout().min(EXPLAIN_WAIT));
-    let cause = diagnose_bounded(required, filename.as_deref(), status, id, wait);
+    let cause = diagnose_bounded(&required, filename.as_deref(), status, id, wait);
     // A directory that does not answer was not checked now: say what the audits last saw.
-    let last_known_state = match (&cause, monitor) {
-        (
-            Cause::Required {
-                dir,
-                fault: Fault::NotAnswering { .. },
-            },
-            Some(m),
-        ) => in_scope
-            .get(*dir)
-            .and_then(|d| d.slot.get())
-            .and_then(|slot| m.shared().record(*slot))
-            .map(|r| last_known(r.health.keyword(), r.since_unix_s))
-            .unwrap_or_default(),
-        _ => String::new(),
-    };
+    let last_known = monitor
+        .map(|m| last_known_state(&cause, &in_scope, m.shared()))
+        .unwrap_or_default();
     let note = cause.note(&in_scope);
     set_note(orig, NOTE_CAUSE, &note);
     if last != orig {
         set_note(last, NOTE_CAUSE, &note);
     }
     let Some(shared) = monitor.map(|m| m.shared()) else {
-        log::write(
-            Sink::Request(last),
-            Severity::Error,
-            cause.tag(),
-            &format!(
-                "{}: {}",
-                describe_request(last, status),
-                cause.render(&in_scope, id)
-            ),
+        let line = explanation_without_storm_control(
+            &facts(last, status),
+            &cause,
+            &cause.render(&in_scope, id),
         );
+        log::write(Sink::Request(last), line.severity, line.tag, &line.text);
         return;
     };
-    shared.count_explained(status, cause.label_index());
+    shared.count_explained(status, cause.label());
     let storm = shared.storm(cause.key(&in_scope), unix_now().as_secs());
-    let line = || {
-        format!(
-            "{}: {}{last_known_state}",
-            describe_request(last, status),
-            cause.render(&in_scope, id)
-        )
-    };
-    let severity = if matches!(cause, Cause::Nothing) {
-        Severity::Warning
-    } else {
-        Severity::Error
-    };
-    write_limited(last, status, storm, cause.tag(), severity, line, &note);
+    let full =
+        |f: &RequestFacts<'_>| explanation_text(f, &cause.render(&in_scope, id), &last_known);
+    let (severity, tag) = (cause.severity(), cause.tag());
+    write_limited(last, status, storm, severity, tag, full, &note);
 }

@@ -9,11 +9,10 @@
 //! - first pass, post_config: a kept refusal is written into the error log and Apache stops;
 //! - second pass and every restart, post_config: repair, audit, log once, decide.
 
-use super::config::{server_config, RepairMode, ServerConfig, StartupMode};
+use super::config::{server_config, ServerConfig};
 use super::log::{self, Sink};
 use crate::core::identity::Identity;
-use crate::core::messages::{self, Severity};
-use crate::core::repair::Policy;
+use crate::core::messages::Line;
 use crate::core::spec::RequiredDir;
 use crate::core::startup::{self, Report};
 use crate::ffi;
@@ -58,6 +57,10 @@ fn declared(s: *const ffi::server_rec) -> Vec<Arc<RequiredDir>> {
     all
 }
 
+fn write(sink: Sink, line: &Line) {
+    log::write(sink, line.severity, line.tag, &line.text);
+}
+
 /// Who the children will run as: the configured User/Group when Apache starts as root,
 /// otherwise the running user (with a note that ownership repair is then impossible).
 fn identity(sink: Sink) -> Identity {
@@ -66,77 +69,40 @@ fn identity(sink: Sink) -> Identity {
     unsafe {
         if libc::geteuid() != 0 {
             let id = Identity::current_process();
-            log::write(
-                sink,
-                Severity::Notice,
-                messages::UNPRIVILEGED,
-                &format!(
-                    "Apache runs unprivileged (not started as root, no User switch): directories are checked for the running {}; \
-                     what lies below a directory this user cannot enter cannot be checked (that directory is reported instead), \
-                     and repair cannot give a directory to another owner or group",
-                    id.describe()
-                ),
-            );
+            write(sink, &startup::unprivileged_line(&id));
             return id;
         }
         let cfg = &*std::ptr::addr_of!(ffi::ap_unixd_config);
         let name = super::ffi_util::cstr_bytes(cfg.user_name)
             .map(|b| String::from_utf8_lossy(b).into_owned());
         let id = Identity::for_server_user(name.as_deref(), cfg.user_id, cfg.group_id);
-        if cfg.user_id == u32::MAX {
-            log::write(
-                sink,
-                Severity::Warning,
-                messages::IDENTITY_UNKNOWN,
-                "no valid User is configured (uid -1); directories are checked for uid -1, which the children cannot run as",
-            );
+        for line in startup::server_user_lines(&id) {
+            write(sink, &line);
         }
-        log::write(
-            sink,
-            Severity::Debug,
-            messages::IDENTITY,
-            &format!("checking as {} with groups {:?}", id.describe(), id.groups),
-        );
         id
     }
 }
 
-/// The startup report, and whether it refuses the start; None when the check is off.
+/// The startup check as this server configures it (`core::startup::check`).
 fn make_report(
     sc: &ServerConfig,
     dirs: &[Arc<RequiredDir>],
     id: &Identity,
     dry_run: bool,
-) -> Option<(Report, bool)> {
-    // Nothing declared: nothing to report (the module may be enabled before any site uses it).
-    if sc.startup_mode() == StartupMode::Off || dirs.is_empty() {
-        return None;
-    }
-    let policy = match sc.repair_mode() {
-        RepairMode::Off => None,
-        RepairMode::Create => Some(Policy::Create),
-        RepairMode::Enforce => Some(Policy::Enforce),
-    };
-    let report = startup::run(dirs, id, policy, dry_run, sc.check_timeout());
-    let refuse = sc.startup_mode() == StartupMode::Fail && !report.audit.is_clean();
-    Some((report, refuse))
+) -> Option<Report> {
+    startup::check(
+        sc.startup_mode(),
+        sc.repair_mode(),
+        dirs,
+        id,
+        dry_run,
+        sc.check_timeout(),
+    )
 }
 
-fn emit(sink: Sink, report: &Report, refuse: bool) {
+fn emit(sink: Sink, report: &Report) {
     for line in &report.lines {
-        log::write(sink, line.severity, line.tag, &line.text);
-    }
-    if refuse {
-        log::write(
-            sink,
-            Severity::Emerg,
-            messages::STARTUP_REFUSED,
-            &format!(
-                "DirGuardStartup fail: refusing to start, {} required director{} failing (see the lines above)",
-                report.audit.failing(),
-                if report.audit.failing() == 1 { "y is" } else { "ies are" }
-            ),
-        );
+        write(sink, line);
     }
 }
 
@@ -149,20 +115,20 @@ pub fn check_config(s: *mut ffi::server_rec) -> c_int {
         return OK;
     };
     let test = configtest();
-    if !test && sc.startup_mode() != StartupMode::Fail {
+    if !sc.startup_mode().checks_in_first_pass(test) {
         return OK;
     }
     let id = identity(Sink::Startup);
-    let Some((report, refuse)) = make_report(sc, &declared(s), &id, test) else {
+    let Some(report) = make_report(sc, &declared(s), &id, test) else {
         return OK;
     };
-    if test || refuse {
-        emit(Sink::Startup, &report, refuse);
+    if test || report.refused {
+        emit(Sink::Startup, &report);
     }
     if test {
-        return if refuse { FAILED } else { OK };
+        return if report.refused { FAILED } else { OK };
     }
-    if refuse {
+    if report.refused {
         if let Ok(mut pending) = sc.pending.lock() {
             *pending = Some(report);
         }
@@ -180,7 +146,7 @@ pub fn post_config(s: *mut ffi::server_rec, pconf: *mut ffi::apr_pool_t) -> c_in
         let pending = sc.pending.lock().ok().and_then(|mut p| p.take());
         return match pending {
             Some(report) => {
-                emit(sink, &report, true);
+                emit(sink, &report);
                 FAILED
             }
             None => OK,
@@ -189,19 +155,19 @@ pub fn post_config(s: *mut ffi::server_rec, pconf: *mut ffi::apr_pool_t) -> c_in
     let id = identity(sink);
     let dirs = declared(s);
     let report = make_report(sc, &dirs, &id, false);
-    if let Some((report, refuse)) = &report {
-        emit(sink, report, *refuse);
-        if *refuse {
+    if let Some(report) = &report {
+        emit(sink, report);
+        if report.refused {
             return FAILED;
         }
     }
-    let startup = report.as_ref().map(|(r, _)| (&r.audit, r.repairs));
+    let startup = report.as_ref().map(|r| (&r.audit, r.repairs));
     if let Some(monitor) = super::monitor::start(
         s,
         pconf,
         dirs,
         id,
-        sc.interval_s(),
+        sc.interval(),
         sc.check_timeout(),
         startup,
     ) {

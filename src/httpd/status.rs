@@ -6,11 +6,11 @@
 use super::config::{dir_config, server_config};
 use super::ffi_util::cstr_bytes;
 use super::log::{self, Sink};
-use crate::core::messages::{self, Severity};
 use crate::core::monitor::unix_now;
 use crate::core::spec::RequiredDir;
 use crate::core::status::{
-    format_of, render_html, render_json, render_prometheus, select_view, Format, Snapshot,
+    format_of, render_html, render_json, render_prometheus, select_view, unavailable_line, Format,
+    Snapshot,
 };
 use crate::ffi;
 use std::os::raw::c_int;
@@ -60,12 +60,8 @@ pub unsafe extern "C" fn handler(r: *mut ffi::request_rec) -> c_int {
             let monitor = main_config.and_then(|sc| sc.monitor.get());
             let snapshot = monitor.and_then(|m| m.shared().snapshot().map(|s| (m, s)));
             let Some((monitor, (totals, records))) = snapshot else {
-                log::write(
-                    Sink::Request(r),
-                    Severity::Error,
-                    messages::STATUS_UNAVAILABLE,
-                    "the status page has no shared state to show (see DG01304 at startup)",
-                );
+                let line = unavailable_line();
+                log::write(Sink::Request(r), line.severity, line.tag, &line.text);
                 return ffi::HTTP_SERVICE_UNAVAILABLE as c_int;
             };
             // SAFETY: the request's merged per-dir vector, live for the request.

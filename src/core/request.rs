@@ -1,0 +1,425 @@
+//! What the module writes about one request: the facts the glue reads out of Apache's request,
+//! and every line and note built from them (DG01501 answers, DG01502/DG01503 explanations,
+//! DG01504 repeats, the `dirguard-cause` note), under storm control.
+
+use super::explain::{last_known, storm_key, Cause};
+use super::fault::{CauseLabel, Fault, FaultKind};
+use super::messages::{self, Line, Severity, Tag};
+use super::shared::{DirRecord, SharedState, Storm};
+use super::spec::RequiredDir;
+use super::text::{format_utc, quote_path};
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+
+/// How many bytes of a request's method, URI, handler or log id a line shows.
+const MAX_FIELD: usize = 512;
+
+/// What Apache says about a request, as the glue found it (`None`: the field was null).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RequestFacts<'r> {
+    pub method: Option<&'r [u8]>,
+    pub uri: Option<&'r [u8]>,
+    pub handler: Option<&'r [u8]>,
+    pub filename: Option<&'r [u8]>,
+    /// Apache's request log id (`%L`), so the line can be matched with the request's others.
+    pub log_id: Option<&'r [u8]>,
+    /// The final status the line is about.
+    pub status: i32,
+}
+
+/// A field as a line shows it: "-" when absent, cut at `MAX_FIELD` bytes.
+fn field(value: Option<&[u8]>) -> String {
+    let bytes = value.unwrap_or(b"-");
+    String::from_utf8_lossy(&bytes[..bytes.len().min(MAX_FIELD)]).into_owned()
+}
+
+impl RequestFacts<'_> {
+    /// "500 for POST /cgi-bin/upload.cgi (handler cgi-script, file '…'), log id …"
+    pub fn describe(&self) -> String {
+        let file = match self.filename {
+            Some(f) => quote_path(OsStr::from_bytes(f)),
+            None => "-".into(),
+        };
+        format!(
+            "{} for {} {} (handler {}, file {}), log id {}",
+            self.status,
+            field(self.method),
+            field(self.uri),
+            field(self.handler),
+            file,
+            field(self.log_id)
+        )
+    }
+}
+
+/// The DG01502/DG01503 text: the request, then the cause (`Cause::render`) and what the audits
+/// last knew of a directory that was not checked now (`last_known_state`).
+pub fn explanation_text(facts: &RequestFacts<'_>, cause: &str, last_known: &str) -> String {
+    format!("{}: {cause}{last_known}", facts.describe())
+}
+
+/// An explanation written without storm control (there is no shared state: DG01304 said why):
+/// the full line, always at error level.
+pub fn explanation_without_storm_control(
+    facts: &RequestFacts<'_>,
+    cause: &Cause,
+    rendered: &str,
+) -> Line {
+    Line {
+        severity: Severity::Error,
+        tag: cause.tag(),
+        text: explanation_text(facts, rendered, ""),
+    }
+}
+
+/// What an explanation adds when its cause is a required directory whose filesystem does not
+/// answer: the state the live audits last published for it; empty otherwise.
+pub fn last_known_state(cause: &Cause, in_scope: &[&RequiredDir], shared: &SharedState) -> String {
+    let Cause::Required {
+        dir,
+        fault: Fault::NotAnswering { .. },
+    } = cause
+    else {
+        return String::new();
+    };
+    in_scope
+        .get(*dir)
+        .and_then(|d| d.slot.get())
+        .and_then(|slot| shared.record(*slot))
+        .map(|r| last_known(r.health.keyword(), r.since_unix_s))
+        .unwrap_or_default()
+}
+
+/// A `DirGuardOnFailure 503` answer: the failing directory in scope, what the audits published
+/// about it, and the `Retry-After` sent.
+pub struct Unavailable<'a> {
+    pub dir: &'a RequiredDir,
+    pub record: &'a DirRecord,
+    pub retry_after_s: u32,
+}
+
+impl Unavailable<'_> {
+    pub const TAG: Tag = messages::EXPLAIN_UNAVAILABLE;
+    pub const SEVERITY: Severity = Severity::Error;
+
+    /// What the answer is counted under: the directory's first fault kind.
+    pub fn label(&self) -> CauseLabel {
+        CauseLabel::of_mask(self.record.kinds)
+    }
+
+    /// The `dirguard-cause` note: kind and path.
+    pub fn note(&self) -> String {
+        format!(
+            "{}:{}",
+            FaultKind::first_in(self.record.kinds).map_or("failing", FaultKind::name),
+            self.dir.path.to_string_lossy()
+        )
+    }
+
+    pub fn storm_key(&self) -> u64 {
+        storm_key(Self::TAG, self.label(), &self.dir.path)
+    }
+
+    /// The DG01501 text.
+    pub fn text(&self, facts: &RequestFacts<'_>) -> String {
+        let r = self.record;
+        format!(
+            "{} (DirGuardOnFailure 503, Retry-After {}): required directory {} {} since {}; declared at {}; fix: {}",
+            facts.describe(),
+            self.retry_after_s,
+            quote_path(self.dir.path.as_os_str()),
+            if r.what.is_empty() { "is failing" } else { &r.what },
+            format_utc(r.since_unix_s),
+            self.dir.origin,
+            r.fix
+        )
+    }
+}
+
+/// What a full line adds when storm control held back earlier responses with the same cause.
+pub fn repeats_suffix(repeats: u64) -> String {
+    if repeats == 0 {
+        return String::new();
+    }
+    format!(
+        " ({repeats} more response{} with this cause since its previous full explanation)",
+        if repeats == 1 { "" } else { "s" }
+    )
+}
+
+/// The DG01504 text: the `n`th response with the same cause (`note`) since its full line.
+pub fn repeat_text(facts: &RequestFacts<'_>, note: &str, n: u64) -> String {
+    format!(
+        "{} for {} {}, log id {}: same cause as explained in full within the last second ({note}); {n} repeat{} since that line (storm control: one full line per cause per second; exact counts on the status page)",
+        facts.status,
+        field(facts.method),
+        field(facts.uri),
+        field(facts.log_id),
+        if n == 1 { "" } else { "s" }
+    )
+}
+
+/// The line storm control lets through for one response: the full one (`full`, with the count of
+/// those held back since the previous one), a short repeat line, or nothing. `facts` is only
+/// asked for when a line is written (reading a log id may make Apache generate one).
+pub fn limited_line<'r>(
+    storm: Storm,
+    severity: Severity,
+    tag: Tag,
+    facts: impl FnOnce() -> RequestFacts<'r>,
+    full: impl FnOnce(&RequestFacts<'r>) -> String,
+    note: &str,
+) -> Option<Line> {
+    match storm {
+        Storm::Full { repeats } => {
+            let facts = facts();
+            Some(Line {
+                severity,
+                tag,
+                text: full(&facts) + &repeats_suffix(repeats),
+            })
+        }
+        Storm::Repeat { n, log: true } => Some(Line {
+            severity,
+            tag: messages::EXPLAIN_REPEATS,
+            text: repeat_text(&facts(), note, n),
+        }),
+        Storm::Repeat { log: false, .. } => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::shared::Health;
+    use crate::core::spec::{Access, Origin};
+
+    fn facts(status: i32) -> RequestFacts<'static> {
+        RequestFacts {
+            method: Some(b"POST"),
+            uri: Some(b"/cgi-bin/upload.cgi"),
+            handler: Some(b"cgi-script"),
+            filename: Some(b"/srv/cgi-bin/upload.cgi"),
+            log_id: Some(b"yfi9dZK3Mew"),
+            status,
+        }
+    }
+
+    #[test]
+    fn a_request_is_described_by_status_method_uri_handler_file_and_log_id() {
+        assert_eq!(
+            facts(500).describe(),
+            "500 for POST /cgi-bin/upload.cgi (handler cgi-script, file '/srv/cgi-bin/upload.cgi'), log id yfi9dZK3Mew"
+        );
+        let bare = RequestFacts {
+            status: 404,
+            ..RequestFacts::default()
+        };
+        assert_eq!(bare.describe(), "404 for - - (handler -, file -), log id -");
+        let long = vec![b'a'; 600];
+        let odd = RequestFacts {
+            uri: Some(&long),
+            filename: Some(b"/srv/it's"),
+            ..facts(500)
+        };
+        let text = odd.describe();
+        assert!(text.contains(&format!(" {} (", "a".repeat(512))), "{text}");
+        assert!(text.contains("file '/srv/it'\"'\"'s'"), "{text}");
+        let unlimited =
+            explanation_without_storm_control(&facts(500), &Cause::Nothing, "no filesystem cause");
+        assert_eq!(
+            (unlimited.severity, unlimited.tag),
+            (Severity::Error, messages::EXPLAIN_NO_CAUSE)
+        );
+        assert!(unlimited
+            .text
+            .ends_with("log id yfi9dZK3Mew: no filesystem cause"));
+        assert_eq!(
+            explanation_text(&facts(500), "probable cause: x", " (not checked now)"),
+            "500 for POST /cgi-bin/upload.cgi (handler cgi-script, file '/srv/cgi-bin/upload.cgi'), log id yfi9dZK3Mew: probable cause: x (not checked now)"
+        );
+    }
+
+    fn uploads() -> RequiredDir {
+        RequiredDir::new(
+            "/var/www/html/wp-content/uploads",
+            Access::ReadWrite,
+            Origin {
+                file: "/etc/apache2/sites-enabled/wp.conf".into(),
+                line: 12,
+            },
+        )
+    }
+
+    #[test]
+    fn a_503_answer_names_the_directory_its_fault_since_when_and_the_fix() {
+        let dir = uploads();
+        let record = DirRecord {
+            health: Health::Failing,
+            kinds: FaultKind::Missing.bit() | FaultKind::Mode.bit(),
+            fault_count: 2,
+            since_unix_s: 0,
+            what: "is missing (No such file or directory)".into(),
+            fix: "install -d '/var/www/html/wp-content/uploads'".into(),
+            ..DirRecord::default()
+        };
+        let answer = Unavailable {
+            dir: &dir,
+            record: &record,
+            retry_after_s: 30,
+        };
+        let get = RequestFacts {
+            method: Some(b"GET"),
+            uri: Some(b"/"),
+            handler: None,
+            filename: None,
+            log_id: Some(b"id1"),
+            status: 503,
+        };
+        assert_eq!(
+            answer.text(&get),
+            "503 for GET / (handler -, file -), log id id1 (DirGuardOnFailure 503, Retry-After 30): \
+             required directory '/var/www/html/wp-content/uploads' is missing (No such file or directory) \
+             since 1970-01-01T00:00:00Z; declared at /etc/apache2/sites-enabled/wp.conf:12; \
+             fix: install -d '/var/www/html/wp-content/uploads'"
+        );
+        assert_eq!(answer.note(), "missing:/var/www/html/wp-content/uploads");
+        assert_eq!(answer.label(), CauseLabel::Kind(FaultKind::Missing));
+        assert_eq!(
+            answer.storm_key(),
+            storm_key(
+                messages::EXPLAIN_UNAVAILABLE,
+                CauseLabel::Kind(FaultKind::Missing),
+                &dir.path
+            )
+        );
+        // A record without text (a torn read gave up): still one plain line.
+        let empty = DirRecord::default();
+        let unknown = Unavailable {
+            dir: &dir,
+            record: &empty,
+            retry_after_s: 5,
+        };
+        assert!(unknown.text(&get).contains("uploads' is failing since"));
+        assert_eq!(unknown.note(), "failing:/var/www/html/wp-content/uploads");
+        assert_eq!(unknown.label(), CauseLabel::Nothing);
+    }
+
+    #[test]
+    fn storm_control_writes_the_full_line_a_repeat_line_or_nothing() {
+        let full = |f: &RequestFacts<'_>| format!("{}: cause", f.describe());
+        let line = limited_line(
+            Storm::Full { repeats: 0 },
+            Severity::Error,
+            messages::EXPLAIN_CAUSE,
+            || facts(500),
+            full,
+            "missing:/x",
+        )
+        .unwrap();
+        assert_eq!(
+            (line.tag, line.severity),
+            (messages::EXPLAIN_CAUSE, Severity::Error)
+        );
+        assert!(
+            line.text.ends_with("log id yfi9dZK3Mew: cause"),
+            "{}",
+            line.text
+        );
+        let line = limited_line(
+            Storm::Full { repeats: 1 },
+            Severity::Error,
+            messages::EXPLAIN_CAUSE,
+            || facts(500),
+            full,
+            "missing:/x",
+        )
+        .unwrap();
+        assert!(line.text.ends_with(
+            ": cause (1 more response with this cause since its previous full explanation)"
+        ));
+        assert_eq!(
+            repeats_suffix(7),
+            " (7 more responses with this cause since its previous full explanation)"
+        );
+        let line = limited_line(
+            Storm::Repeat { n: 10, log: true },
+            Severity::Warning,
+            messages::EXPLAIN_NO_CAUSE,
+            || facts(500),
+            full,
+            "none",
+        )
+        .unwrap();
+        assert_eq!(
+            (line.tag, line.severity),
+            (messages::EXPLAIN_REPEATS, Severity::Warning)
+        );
+        assert_eq!(
+            line.text,
+            "500 for POST /cgi-bin/upload.cgi, log id yfi9dZK3Mew: same cause as explained in full within the last second (none); 10 repeats since that line (storm control: one full line per cause per second; exact counts on the status page)"
+        );
+        assert!(repeat_text(&facts(503), "x", 1).contains("; 1 repeat since that line"));
+        let mut asked = false;
+        let silent = limited_line(
+            Storm::Repeat { n: 2, log: false },
+            Severity::Error,
+            messages::EXPLAIN_CAUSE,
+            || {
+                asked = true;
+                facts(500)
+            },
+            full,
+            "x",
+        );
+        assert_eq!(silent, None);
+        assert!(
+            !asked,
+            "no log id is generated for a response nothing is written about"
+        );
+    }
+
+    #[test]
+    fn only_a_directory_that_does_not_answer_adds_its_last_known_state() {
+        let dir = uploads();
+        let _ = dir.slot.set(0);
+        let mut mem = vec![0u64; SharedState::size_for(1) / 8 + 1];
+        // SAFETY: the Vec is large enough, aligned to 8 and outlives the view.
+        let shared = unsafe {
+            SharedState::init(
+                mem.as_mut_ptr().cast(),
+                1,
+                crate::core::settings::Interval::DEFAULT,
+            )
+        };
+        let record = DirRecord {
+            health: Health::Healthy,
+            since_unix_s: 0,
+            ..DirRecord::default()
+        };
+        shared.publish(&[(0, record)], &Default::default());
+        let stall = crate::core::bounded::Stall {
+            call: "stat",
+            path: dir.path.clone(),
+            mount: None,
+            since_unix_s: 0,
+            waited: std::time::Duration::from_millis(250),
+        };
+        let hung = Cause::Required {
+            dir: 0,
+            fault: Fault::NotAnswering { stall },
+        };
+        assert_eq!(
+            last_known_state(&hung, &[&dir], &shared),
+            " (not checked now; last known state: healthy)"
+        );
+        let missing = Cause::Required {
+            dir: 0,
+            fault: Fault::Missing {
+                first_missing: dir.path.clone(),
+                errno: 2,
+            },
+        };
+        assert_eq!(last_known_state(&missing, &[&dir], &shared), "");
+    }
+}
