@@ -55,6 +55,9 @@ integration: module panic-module
 
 lint:
 	$(CARGO) fmt --check
+	@# Every C entry point is declared with boundary::entry!, which runs it under the panic guard.
+	@if grep -rn 'extern "C" fn' src --include='*.rs' | grep -v '^src/httpd/boundary.rs:'; then \
+	  echo 'lint: declare C entry points with httpd::boundary::entry! (panic guard by construction)'; exit 1; fi
 	$(CARGO) clippy --release --all-targets -- -D warnings
 	$(CARGO) clippy --release --all-targets --features test-panic --target-dir target/test-panic -- -D warnings
 	cd fuzz && $(CARGO) fmt --check && $(CARGO) clippy --release -- -D warnings

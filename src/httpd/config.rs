@@ -1,8 +1,9 @@
 //! Server and per-directory configuration and the directive handlers. Configuration is built
 //! while Apache reads its files (one thread), owned by the config pool, and read-only afterwards.
 
+use super::boundary::{entry, Merge, Merged, Pool};
 use super::ffi_util::{cstr_bytes, pool_error};
-use super::pool;
+use super::log::Sink;
 use crate::core::explain::{parse_retry_after, ExplainSet, OnFailure};
 use crate::core::monitor::Monitor;
 use crate::core::settings::{Interval, RepairMode, StartupMode};
@@ -135,38 +136,28 @@ impl DirConfig {
         all
     }
 
-    /// Adds a declaration to this section (while the configuration is read).
-    ///
-    /// # Safety
-    /// `pool` is the configuration pool the section lives in; single-threaded config phase.
-    unsafe fn declare(&mut self, pool: *mut ffi::apr_pool_t, required: Arc<RequiredDir>) {
+    /// Adds a declaration to this section (while the configuration is read, one thread).
+    fn declare(&mut self, pool: Pool<'_>, required: Arc<RequiredDir>) {
         if self.own.is_null() {
-            // SAFETY: the caller's live pool; the list is dropped by its cleanup.
-            self.own = unsafe { pool::alloc(pool, Declared::new()) };
+            // The configuration pool the section lives in; its cleanup drops the list (S1).
+            self.own = pool.alloc(Declared::new());
         }
         // SAFETY: `own` was made just above or by an earlier call, for this section only; no
         // request reads it before the configuration phase ends.
         unsafe { (*self.own.cast_mut()).push(required) };
     }
 
-    /// `add` merged onto `base` (both non-empty), allocated in `pool`.
-    ///
-    /// # Safety
-    /// `pool` is live and does not outlive `base` or `add` (Apache merges into the request's
-    /// or the configuration's pool).
-    unsafe fn merged(
-        pool: *mut ffi::apr_pool_t,
-        base: &DirConfig,
-        add: &DirConfig,
-    ) -> *mut DirConfig {
+    /// `add` merged onto `base` (both non-empty), allocated in `pool`, which Apache chooses so
+    /// that it does not outlive `base` or `add` (the request's pool, or the generation's).
+    fn merged<'p>(pool: Pool<'p>, base: &'p DirConfig, add: &'p DirConfig) -> &'p DirConfig {
         let parent = if !base.has_required() {
             add.parent
         } else if add.parent.is_null() {
             base as *const DirConfig
         } else {
             // `add` is itself a merge (rare): its chain goes on top of base's, re-linked.
-            // SAFETY: add.parent points into a pool that outlives `pool` (as add does).
-            unsafe { DirConfig::merged(pool, base, &*add.parent) }
+            // SAFETY: add.parent points into a pool that outlives `pool`, as add does (S4).
+            DirConfig::merged(pool, base, unsafe { &*add.parent }) as *const DirConfig
         };
         let merged = DirConfig {
             own: add.own,
@@ -176,131 +167,46 @@ impl DirConfig {
             explain: add.explain.or(base.explain),
             status_view: add.status_view.or(base.status_view),
         };
-        // SAFETY: a live pool (caller); DirConfig is plain data and needs no cleanup.
-        unsafe { pool::alloc_plain(pool, merged) }
+        pool.alloc_plain(merged)
     }
 }
 
-pub unsafe extern "C" fn create_server_config(
-    p: *mut ffi::apr_pool_t,
-    _s: *mut ffi::server_rec,
-) -> *mut c_void {
-    super::guard::guard(
-        "create_server_config",
-        "the configuration cannot be built",
-        super::log::Sink::Startup,
-        std::ptr::null_mut(),
-        || {
-            // SAFETY: Apache passes its live config pool.
-            unsafe { pool::alloc(p, ServerConfig::default()) }.cast()
-        },
-    )
-}
+impl Merge for ServerConfig {
+    const WHAT: &'static str = "the server configuration";
 
-pub unsafe extern "C" fn merge_server_config(
-    p: *mut ffi::apr_pool_t,
-    base: *mut c_void,
-    add: *mut c_void,
-) -> *mut c_void {
-    super::guard::guard(
-        "merge_server_config",
-        "the configuration cannot be built",
-        super::log::Sink::Startup,
-        add,
-        || {
-            // SAFETY: both were made by create_server_config in a pool that outlives this call.
-            let (base, add) = unsafe {
-                (
-                    base.cast::<ServerConfig>().as_ref(),
-                    add.cast::<ServerConfig>().as_ref(),
-                )
-            };
-            let merged = ServerConfig {
-                // A virtual host's declarations are its own; the main server's are audited once.
-                declared: add.map(|a| a.declared.clone()).unwrap_or_default(),
-                startup: add.and_then(|a| a.startup).or(base.and_then(|b| b.startup)),
-                repair: add.and_then(|a| a.repair).or(base.and_then(|b| b.repair)),
-                interval: add
-                    .and_then(|a| a.interval)
-                    .or(base.and_then(|b| b.interval)),
-                check_timeout: add
-                    .and_then(|a| a.check_timeout)
-                    .or(base.and_then(|b| b.check_timeout)),
-                monitor: OnceLock::new(),
-                pending: Mutex::new(None),
-            };
-            // SAFETY: Apache passes its live config pool.
-            unsafe { pool::alloc(p, merged) }.cast()
-        },
-    )
-}
-
-pub unsafe extern "C" fn create_dir_config(
-    p: *mut ffi::apr_pool_t,
-    _dir: *mut c_char,
-) -> *mut c_void {
-    super::guard::guard(
-        "create_dir_config",
-        "the configuration cannot be built",
-        super::log::Sink::Startup,
-        std::ptr::null_mut(),
-        || {
-            // SAFETY: Apache passes a live pool; DirConfig is plain data (no cleanup needed).
-            unsafe { pool::alloc_plain(p, DirConfig::default()) }.cast()
-        },
-    )
-}
-
-pub unsafe extern "C" fn merge_dir_config(
-    p: *mut ffi::apr_pool_t,
-    base: *mut c_void,
-    add: *mut c_void,
-) -> *mut c_void {
-    super::guard::guard(
-        "merge_dir_config",
-        "the section's requirements are not merged",
-        super::log::Sink::Startup,
-        add,
-        || {
-            // SAFETY: both were made by create_dir_config/merge_dir_config in live pools.
-            let (base_conf, add_conf) = unsafe {
-                (
-                    base.cast::<DirConfig>().as_ref(),
-                    add.cast::<DirConfig>().as_ref(),
-                )
-            };
-            let (Some(b), Some(a)) = (base_conf, add_conf) else {
-                return if add_conf.is_some() { add } else { base };
-            };
-            // This runs for every request and every matching section. Configuration is
-            // immutable once Apache runs, so when one side adds nothing the other side is the
-            // result, shared as it is: no allocation on the common path.
-            if a.is_empty() {
-                return base;
-            }
-            if b.is_empty() {
-                return add;
-            }
-            // SAFETY: Apache merges into a live pool that does not outlive base or add.
-            unsafe { DirConfig::merged(p, b, a) }.cast()
-        },
-    )
-}
-
-/// This module's per-directory configuration in a per-dir config vector.
-///
-/// # Safety
-/// `v` must be null or a live `ap_conf_vector_t` built by Apache for this generation.
-pub unsafe fn dir_config<'a>(v: *const ffi::ap_conf_vector_t) -> Option<&'a DirConfig> {
-    if v.is_null() {
-        return None;
+    fn merge<'p>(_pool: Pool<'p>, base: &'p Self, add: &'p Self) -> Merged<'p, Self> {
+        Merged::New(ServerConfig {
+            // A virtual host's declarations are its own; the main server's are audited once.
+            declared: add.declared.clone(),
+            startup: add.startup.or(base.startup),
+            repair: add.repair.or(base.repair),
+            interval: add.interval.or(base.interval),
+            check_timeout: add.check_timeout.or(base.check_timeout),
+            monitor: OnceLock::new(),
+            pending: Mutex::new(None),
+        })
     }
-    // SAFETY: a per-dir vector holds one pointer per module, indexed by module_index (what
-    // ap_get_module_config does).
-    unsafe {
-        (*v.cast::<*mut c_void>().add(super::module::index() as usize))
-            .cast::<DirConfig>()
-            .as_ref()
+}
+
+impl Merge for DirConfig {
+    const WHAT: &'static str = "the per-directory configuration";
+
+    /// This runs for every request and every matching section. Configuration is immutable once
+    /// Apache runs, so when one side adds nothing the other side is the result, shared as it
+    /// is: no allocation on the common path; otherwise one plain node (`DirConfig::merged`).
+    fn merge<'p>(pool: Pool<'p>, base: &'p Self, add: &'p Self) -> Merged<'p, Self> {
+        if add.is_empty() {
+            return Merged::Base;
+        }
+        if base.is_empty() {
+            return Merged::Add;
+        }
+        Merged::Stored(DirConfig::merged(pool, base, add))
+    }
+
+    /// Plain data: no cleanup to register.
+    fn store<'p>(pool: Pool<'p>, value: Self) -> &'p mut Self {
+        pool.alloc_plain(value)
     }
 }
 
@@ -315,27 +221,13 @@ fn string_arg(arg: *const c_char) -> String {
     String::from_utf8_lossy(unsafe { cstr_bytes(arg) }.unwrap_or_default()).into_owned()
 }
 
-/// This module's configuration for a server.
+/// Mutable access while directives are processed (one thread, before any reader exists).
 ///
 /// # Safety
-/// `s` must be a live server_rec whose module_config vector was built by Apache.
-pub unsafe fn server_config<'a>(s: *const ffi::server_rec) -> Option<&'a ServerConfig> {
-    if s.is_null() {
-        return None;
-    }
-    // SAFETY: module_config is an array of one pointer per module, indexed by module_index
-    // (what ap_get_module_config does).
-    unsafe {
-        let vector = (*s).module_config.cast::<*mut c_void>();
-        (*vector.add(super::module::index() as usize))
-            .cast::<ServerConfig>()
-            .as_ref()
-    }
-}
-
-/// Mutable access while directives are processed (one thread, before any reader exists).
+/// `s` is the server whose directives are being read; nothing else holds its configuration.
 unsafe fn server_config_mut<'a>(s: *mut ffi::server_rec) -> Option<&'a mut ServerConfig> {
-    // SAFETY: as for server_config; the config phase is single-threaded.
+    // SAFETY: module_config is Apache's per-module vector for this server (what
+    // ap_get_module_config reads); the config phase is single-threaded (S4).
     unsafe {
         let vector = (*s).module_config.cast::<*mut c_void>();
         (*vector.add(super::module::index() as usize))
@@ -407,88 +299,73 @@ unsafe fn scope_of(cmd: *const ffi::cmd_parms) -> String {
     parts.join(" ")
 }
 
-/// `DirGuardRequire PATH [key=value …]`
-pub unsafe extern "C" fn cmd_require(
-    cmd: *mut ffi::cmd_parms,
-    mconfig: *mut c_void,
-    argc: c_int,
-    argv: *const *mut c_char,
-) -> *const c_char {
-    super::guard::guard(
-        "DirGuardRequire",
-        "the directive is refused",
-        super::log::Sink::Startup,
-        c"DirGuardRequire: internal error (see the DG00002 line)".as_ptr(),
-        || {
-            // SAFETY: Apache passes argc NUL-terminated strings in argv and a live cmd_parms.
-            let args: Vec<&[u8]> = (0..argc.max(0) as usize)
-                .filter_map(|i| unsafe { cstr_bytes(*argv.add(i)) })
-                .collect();
-            // SAFETY: cmd is live; directive and its filename are set while processing.
-            let origin = unsafe {
-                let d = (*cmd).directive;
-                Origin {
-                    file: String::from_utf8_lossy(cstr_bytes((*d).filename).unwrap_or(b"?"))
-                        .into_owned(),
-                    line: (*d).line_num.max(0) as u32,
-                }
-            };
-            // SAFETY: as above.
-            let base_dir = unsafe { relative_base(cmd) };
-            let base = match &base_dir {
-                Ok(dir) => Base::Dir(dir),
-                Err(why) => Base::Unknown(why),
-            };
-            match spec::parse_require(&args, base, origin) {
-                // SAFETY: the pool is live while the directive is processed.
-                Err(e) => unsafe { pool_error((*cmd).pool, &e) },
-                Ok(mut required) => {
-                    // SAFETY: cmd is live while the directive is processed.
-                    required.scope = unsafe { scope_of(cmd) };
-                    let required = Arc::new(required);
-                    // SAFETY: mconfig is this module's DirConfig for the section being read; the
-                    // server config belongs to the server being read. Single-threaded here.
-                    unsafe {
-                        if let Some(dir) = mconfig.cast::<DirConfig>().as_mut() {
-                            dir.declare((*cmd).pool, required.clone());
-                        }
-                        if let Some(server) = server_config_mut((*cmd).server) {
-                            server.declared.push(required);
-                        }
-                    }
-                    std::ptr::null()
-                }
+entry! {
+    /// `DirGuardRequire PATH [key=value …]`
+    pub fn cmd_require(cmd: *mut ffi::cmd_parms, mconfig: *mut c_void, argc: c_int, argv: *const *mut c_char) -> *const c_char
+        [entry "DirGuardRequire", instead "the directive is refused", log Sink::Startup,
+         fallback INTERNAL_ERROR.as_ptr()]
+    {
+        // SAFETY: Apache passes argc NUL-terminated strings in argv and a live cmd_parms.
+        let args: Vec<&[u8]> = (0..argc.max(0) as usize)
+            .filter_map(|i| unsafe { cstr_bytes(*argv.add(i)) })
+            .collect();
+        // SAFETY: cmd is live; directive and its filename are set while processing.
+        let origin = unsafe {
+            let d = (*cmd).directive;
+            Origin {
+                file: String::from_utf8_lossy(cstr_bytes((*d).filename).unwrap_or(b"?"))
+                    .into_owned(),
+                line: (*d).line_num.max(0) as u32,
             }
-        },
-    )
+        };
+        // SAFETY: as above.
+        let base_dir = unsafe { relative_base(cmd) };
+        let base = match &base_dir {
+            Ok(dir) => Base::Dir(dir),
+            Err(why) => Base::Unknown(why),
+        };
+        directive(
+            cmd,
+            || spec::parse_require(&args, base, origin),
+            |mut required| {
+                // SAFETY: cmd is live while the directive is processed.
+                required.scope = unsafe { scope_of(cmd) };
+                let required = Arc::new(required);
+                // SAFETY: mconfig is this module's DirConfig for the section being read; the
+                // server config belongs to the server being read; the configuration pool is
+                // live. Single-threaded here (S4).
+                unsafe {
+                    if let Some(dir) = mconfig.cast::<DirConfig>().as_mut() {
+                        dir.declare(Pool::from_raw((*cmd).pool), required.clone());
+                    }
+                    if let Some(server) = server_config_mut((*cmd).server) {
+                        server.declared.push(required);
+                    }
+                }
+            },
+        )
+    }
 }
 
 /// What Apache shows if a directive handler hits an internal error (the panic is logged).
 const INTERNAL_ERROR: &std::ffi::CStr =
     c"mod_dirguard: internal error while reading this directive (see the DG00002 line in the error log)";
 
-/// One directive handler under the panic guard: `parse` yields the value or the error text Apache
-/// shows with file and line; `apply` stores the value.
+/// A directive handler's result: `parse` yields the value or the error text Apache shows with
+/// file and line; `apply` stores the value. (The handlers run under `entry!`'s guard.)
 fn directive<T>(
-    name: &'static str,
     cmd: *mut ffi::cmd_parms,
     parse: impl FnOnce() -> Result<T, String>,
     apply: impl FnOnce(T),
 ) -> *const c_char {
-    super::guard::guard(
-        name,
-        "the directive is refused",
-        super::log::Sink::Startup,
-        INTERNAL_ERROR.as_ptr(),
-        || match parse() {
-            // SAFETY: the pool is live while the directive is processed.
-            Err(e) => unsafe { pool_error((*cmd).pool, &e) },
-            Ok(v) => {
-                apply(v);
-                std::ptr::null()
-            }
-        },
-    )
+    match parse() {
+        // SAFETY: the pool is live while the directive is processed.
+        Err(e) => unsafe { pool_error((*cmd).pool, &e) },
+        Ok(v) => {
+            apply(v);
+            std::ptr::null()
+        }
+    }
 }
 
 /// Refuses a main-server directive elsewhere (Apache's own wording, e.g. "cannot occur within
@@ -531,147 +408,146 @@ fn with_dir(mconfig: *mut c_void, apply: impl FnOnce(&mut DirConfig)) {
     }
 }
 
-/// `DirGuardStartup warn|fail|off`
-pub unsafe extern "C" fn cmd_startup(
-    cmd: *mut ffi::cmd_parms,
-    _mconfig: *mut c_void,
-    arg: *const c_char,
-) -> *const c_char {
-    directive(
-        "DirGuardStartup",
-        cmd,
-        || {
-            global_only(cmd)?;
-            StartupMode::parse(&string_arg(arg))
-        },
-        |v| with_server(cmd, |sc| sc.startup = Some(v)),
-    )
+entry! {
+    /// `DirGuardStartup warn|fail|off`
+    pub fn cmd_startup(cmd: *mut ffi::cmd_parms, _mconfig: *mut c_void, arg: *const c_char) -> *const c_char
+        [entry "DirGuardStartup", instead "the directive is refused", log Sink::Startup,
+         fallback INTERNAL_ERROR.as_ptr()]
+    {
+        directive(
+            cmd,
+            || {
+                global_only(cmd)?;
+                StartupMode::parse(&string_arg(arg))
+            },
+            |v| with_server(cmd, |sc| sc.startup = Some(v)),
+        )
+    }
 }
 
-/// `DirGuardRepair off|create|enforce`
-pub unsafe extern "C" fn cmd_repair(
-    cmd: *mut ffi::cmd_parms,
-    _mconfig: *mut c_void,
-    arg: *const c_char,
-) -> *const c_char {
-    directive(
-        "DirGuardRepair",
-        cmd,
-        || {
-            global_only(cmd)?;
-            RepairMode::parse(&string_arg(arg))
-        },
-        |v| with_server(cmd, |sc| sc.repair = Some(v)),
-    )
+entry! {
+    /// `DirGuardRepair off|create|enforce`
+    pub fn cmd_repair(cmd: *mut ffi::cmd_parms, _mconfig: *mut c_void, arg: *const c_char) -> *const c_char
+        [entry "DirGuardRepair", instead "the directive is refused", log Sink::Startup,
+         fallback INTERNAL_ERROR.as_ptr()]
+    {
+        directive(
+            cmd,
+            || {
+                global_only(cmd)?;
+                RepairMode::parse(&string_arg(arg))
+            },
+            |v| with_server(cmd, |sc| sc.repair = Some(v)),
+        )
+    }
 }
 
-/// `DirGuardInterval SECONDS`
-pub unsafe extern "C" fn cmd_interval(
-    cmd: *mut ffi::cmd_parms,
-    _mconfig: *mut c_void,
-    arg: *const c_char,
-) -> *const c_char {
-    directive(
-        "DirGuardInterval",
-        cmd,
-        || {
-            global_only(cmd)?;
-            Interval::parse(&string_arg(arg))
-        },
-        |v| with_server(cmd, |sc| sc.interval = Some(v)),
-    )
+entry! {
+    /// `DirGuardInterval SECONDS`
+    pub fn cmd_interval(cmd: *mut ffi::cmd_parms, _mconfig: *mut c_void, arg: *const c_char) -> *const c_char
+        [entry "DirGuardInterval", instead "the directive is refused", log Sink::Startup,
+         fallback INTERNAL_ERROR.as_ptr()]
+    {
+        directive(
+            cmd,
+            || {
+                global_only(cmd)?;
+                Interval::parse(&string_arg(arg))
+            },
+            |v| with_server(cmd, |sc| sc.interval = Some(v)),
+        )
+    }
 }
 
-/// `DirGuardCheckTimeout SECONDS`
-pub unsafe extern "C" fn cmd_check_timeout(
-    cmd: *mut ffi::cmd_parms,
-    _mconfig: *mut c_void,
-    arg: *const c_char,
-) -> *const c_char {
-    directive(
-        "DirGuardCheckTimeout",
-        cmd,
-        || {
-            global_only(cmd)?;
-            crate::core::bounded::parse_timeout(&string_arg(arg))
-        },
-        |v| with_server(cmd, |sc| sc.check_timeout = Some(v)),
-    )
+entry! {
+    /// `DirGuardCheckTimeout SECONDS`
+    pub fn cmd_check_timeout(cmd: *mut ffi::cmd_parms, _mconfig: *mut c_void, arg: *const c_char) -> *const c_char
+        [entry "DirGuardCheckTimeout", instead "the directive is refused", log Sink::Startup,
+         fallback INTERNAL_ERROR.as_ptr()]
+    {
+        directive(
+            cmd,
+            || {
+                global_only(cmd)?;
+                crate::core::bounded::parse_timeout(&string_arg(arg))
+            },
+            |v| with_server(cmd, |sc| sc.check_timeout = Some(v)),
+        )
+    }
 }
 
-/// `DirGuardOnFailure continue|503`
-pub unsafe extern "C" fn cmd_on_failure(
-    cmd: *mut ffi::cmd_parms,
-    mconfig: *mut c_void,
-    arg: *const c_char,
-) -> *const c_char {
-    directive(
-        "DirGuardOnFailure",
-        cmd,
-        || OnFailure::parse(&string_arg(arg)),
-        |v| with_dir(mconfig, |dc| dc.on_failure = Some(v)),
-    )
+entry! {
+    /// `DirGuardOnFailure continue|503`
+    pub fn cmd_on_failure(cmd: *mut ffi::cmd_parms, mconfig: *mut c_void, arg: *const c_char) -> *const c_char
+        [entry "DirGuardOnFailure", instead "the directive is refused", log Sink::Startup,
+         fallback INTERNAL_ERROR.as_ptr()]
+    {
+        directive(
+            cmd,
+            || OnFailure::parse(&string_arg(arg)),
+            |v| with_dir(mconfig, |dc| dc.on_failure = Some(v)),
+        )
+    }
 }
 
-/// `DirGuardRetryAfter SECONDS`
-pub unsafe extern "C" fn cmd_retry_after(
-    cmd: *mut ffi::cmd_parms,
-    mconfig: *mut c_void,
-    arg: *const c_char,
-) -> *const c_char {
-    directive(
-        "DirGuardRetryAfter",
-        cmd,
-        || parse_retry_after(&string_arg(arg)),
-        |v| with_dir(mconfig, |dc| dc.retry_after = Some(v)),
-    )
+entry! {
+    /// `DirGuardRetryAfter SECONDS`
+    pub fn cmd_retry_after(cmd: *mut ffi::cmd_parms, mconfig: *mut c_void, arg: *const c_char) -> *const c_char
+        [entry "DirGuardRetryAfter", instead "the directive is refused", log Sink::Startup,
+         fallback INTERNAL_ERROR.as_ptr()]
+    {
+        directive(
+            cmd,
+            || parse_retry_after(&string_arg(arg)),
+            |v| with_dir(mconfig, |dc| dc.retry_after = Some(v)),
+        )
+    }
 }
 
-/// `DirGuardExplain off|5xx|4xx|STATUS…`
-pub unsafe extern "C" fn cmd_explain(
-    cmd: *mut ffi::cmd_parms,
-    mconfig: *mut c_void,
-    argc: c_int,
-    argv: *const *mut c_char,
-) -> *const c_char {
-    directive(
-        "DirGuardExplain",
-        cmd,
-        || {
-            // SAFETY: Apache passes argc NUL-terminated strings in argv.
-            let args: Vec<String> = (0..argc.max(0) as usize)
-                .map(|i| string_arg(unsafe { *argv.add(i) }))
-                .collect();
-            ExplainSet::parse(&args.iter().map(String::as_str).collect::<Vec<_>>())
-        },
-        |v| with_dir(mconfig, |dc| dc.explain = Some(v)),
-    )
+entry! {
+    /// `DirGuardExplain off|5xx|4xx|STATUS…`
+    pub fn cmd_explain(cmd: *mut ffi::cmd_parms, mconfig: *mut c_void, argc: c_int, argv: *const *mut c_char) -> *const c_char
+        [entry "DirGuardExplain", instead "the directive is refused", log Sink::Startup,
+         fallback INTERNAL_ERROR.as_ptr()]
+    {
+        directive(
+            cmd,
+            || {
+                // SAFETY: Apache passes argc NUL-terminated strings in argv.
+                let args: Vec<String> = (0..argc.max(0) as usize)
+                    .map(|i| string_arg(unsafe { *argv.add(i) }))
+                    .collect();
+                ExplainSet::parse(&args.iter().map(String::as_str).collect::<Vec<_>>())
+            },
+            |v| with_dir(mconfig, |dc| dc.explain = Some(v)),
+        )
+    }
 }
 
-/// `DirGuardStatusView vhost|all`
-pub unsafe extern "C" fn cmd_status_view(
-    cmd: *mut ffi::cmd_parms,
-    mconfig: *mut c_void,
-    arg: *const c_char,
-) -> *const c_char {
-    directive(
-        "DirGuardStatusView",
-        cmd,
-        || {
-            // The table already keeps it out of .htaccess (no OR_* bit), but an
-            // `AllowOverrideList DirGuardStatusView` would let it in: the full view is the server
-            // administrator's to grant, never a customer's.
-            // SAFETY: Apache passes a live cmd_parms; the returned text is a static or pool string.
-            let err = unsafe { ffi::ap_check_cmd_context(cmd, ffi::NOT_IN_HTACCESS) };
-            if !err.is_null() {
-                // SAFETY: non-null, NUL-terminated.
-                return Err(
-                    String::from_utf8_lossy(unsafe { CStr::from_ptr(err) }.to_bytes()).into_owned(),
-                );
-            }
-            let i = keyword("DirGuardStatusView", arg, &View::KEYWORDS)?;
-            View::from_index(i).ok_or_else(|| "DirGuardStatusView: internal error".to_owned())
-        },
-        |v| with_dir(mconfig, |dc| dc.status_view = Some(v)),
-    )
+entry! {
+    /// `DirGuardStatusView vhost|all`
+    pub fn cmd_status_view(cmd: *mut ffi::cmd_parms, mconfig: *mut c_void, arg: *const c_char) -> *const c_char
+        [entry "DirGuardStatusView", instead "the directive is refused", log Sink::Startup,
+         fallback INTERNAL_ERROR.as_ptr()]
+    {
+        directive(
+            cmd,
+            || {
+                // The table already keeps it out of .htaccess (no OR_* bit), but an
+                // `AllowOverrideList DirGuardStatusView` would let it in: the full view is the server
+                // administrator's to grant, never a customer's.
+                // SAFETY: Apache passes a live cmd_parms; the returned text is a static or pool string.
+                let err = unsafe { ffi::ap_check_cmd_context(cmd, ffi::NOT_IN_HTACCESS) };
+                if !err.is_null() {
+                    // SAFETY: non-null, NUL-terminated.
+                    return Err(
+                        String::from_utf8_lossy(unsafe { CStr::from_ptr(err) }.to_bytes()).into_owned(),
+                    );
+                }
+                let i = keyword("DirGuardStatusView", arg, &View::KEYWORDS)?;
+                View::from_index(i).ok_or_else(|| "DirGuardStatusView: internal error".to_owned())
+            },
+            |v| with_dir(mconfig, |dc| dc.status_view = Some(v)),
+        )
+    }
 }

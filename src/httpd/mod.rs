@@ -1,6 +1,7 @@
 //! The thin httpd layer: the module record, directives, hooks, the log bridge and the panic
 //! guard. Each piece converts Apache's types and delegates to `crate::core`.
 
+mod boundary;
 mod config;
 mod ffi_util;
 mod guard;

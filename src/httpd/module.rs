@@ -1,8 +1,8 @@
 //! The module record Apache's LoadModule looks up (`dirguard_module`), the directive table and
 //! the hook registrations. Each hook is a trampoline: guard against panics, delegate.
 
-use super::config;
-use super::guard::guard;
+use super::boundary::{self, entry, Server};
+use super::config::{self, DirConfig, ServerConfig};
 use super::log::Sink;
 use crate::ffi;
 use std::os::raw::{c_int, c_ulong};
@@ -139,10 +139,10 @@ pub static mut dirguard_module: ffi::module = ffi::module {
     next: ptr::null_mut(),
     magic: ffi::MODULE_MAGIC_COOKIE as c_ulong,
     rewrite_args: None,
-    create_dir_config: Some(config::create_dir_config),
-    merge_dir_config: Some(config::merge_dir_config),
-    create_server_config: Some(config::create_server_config),
-    merge_server_config: Some(config::merge_server_config),
+    create_dir_config: Some(boundary::create_dir::<DirConfig>),
+    merge_dir_config: Some(boundary::merge::<DirConfig>),
+    create_server_config: Some(boundary::create_server::<ServerConfig>),
+    merge_server_config: Some(boundary::merge::<ServerConfig>),
     cmds: &raw const COMMANDS as *const ffi::command_rec,
     register_hooks: Some(register_hooks),
     flags: 0,
@@ -155,53 +155,43 @@ pub fn index() -> c_int {
     unsafe { dirguard_module.module_index }
 }
 
-unsafe extern "C" fn check_config(
-    pconf: *mut ffi::apr_pool_t,
-    _plog: *mut ffi::apr_pool_t,
-    _ptemp: *mut ffi::apr_pool_t,
-    s: *mut ffi::server_rec,
-) -> c_int {
-    guard(
-        "the check_config hook",
-        "Apache will not start",
-        Sink::Startup,
-        ffi::HTTP_INTERNAL_SERVER_ERROR as c_int,
-        || {
-            super::test_panic::maybe("check_config");
-            super::log::configure(s, pconf);
-            let _records = super::log::scope(Sink::Server(s));
-            super::startup::check_config(s)
-        },
-    )
+entry! {
+    fn check_config(pconf: *mut ffi::apr_pool_t, _plog: *mut ffi::apr_pool_t, _ptemp: *mut ffi::apr_pool_t, s: *mut ffi::server_rec) -> c_int
+        [entry "the check_config hook", instead "Apache will not start", log Sink::Startup,
+         fallback ffi::HTTP_INTERNAL_SERVER_ERROR as c_int]
+    {
+        super::test_panic::maybe("check_config");
+        super::log::configure(s, pconf);
+        let _records = super::log::scope(Sink::Server(s));
+        // SAFETY: the live main server of the generation being configured.
+        match unsafe { Server::from_raw(s) } {
+            Some(s) => super::startup::check_config(s),
+            None => ffi::OK as c_int,
+        }
+    }
 }
 
-unsafe extern "C" fn post_config(
-    pconf: *mut ffi::apr_pool_t,
-    _plog: *mut ffi::apr_pool_t,
-    _ptemp: *mut ffi::apr_pool_t,
-    s: *mut ffi::server_rec,
-) -> c_int {
-    guard(
-        "the post_config hook",
-        "Apache will not start",
-        Sink::Server(s),
-        ffi::HTTP_INTERNAL_SERVER_ERROR as c_int,
-        || {
-            super::test_panic::maybe("post_config");
-            super::log::configure(s, pconf);
-            let _records = super::log::scope(Sink::Server(s));
-            super::startup::post_config(s, pconf)
-        },
-    )
+entry! {
+    fn post_config(pconf: *mut ffi::apr_pool_t, _plog: *mut ffi::apr_pool_t, _ptemp: *mut ffi::apr_pool_t, s: *mut ffi::server_rec) -> c_int
+        [entry "the post_config hook", instead "Apache will not start", log Sink::Server(s),
+         fallback ffi::HTTP_INTERNAL_SERVER_ERROR as c_int]
+    {
+        super::test_panic::maybe("post_config");
+        super::log::configure(s, pconf);
+        let _records = super::log::scope(Sink::Server(s));
+        // SAFETY: the live main server and configuration pool of the generation (S1, S2).
+        match unsafe { Server::from_raw(s) } {
+            Some(s) => super::startup::post_config(s, unsafe { boundary::Pool::from_raw(pconf) }),
+            None => ffi::OK as c_int,
+        }
+    }
 }
 
-unsafe extern "C" fn register_hooks(_p: *mut ffi::apr_pool_t) {
-    guard(
-        "register_hooks",
-        "mod_dirguard's hooks are not registered",
-        Sink::Startup,
-        (),
-        || {
+entry! {
+    fn register_hooks(_p: *mut ffi::apr_pool_t) -> ()
+        [entry "register_hooks", instead "mod_dirguard's hooks are not registered",
+         log Sink::Startup, fallback ()]
+    {
             super::log::install();
             super::guard::install_panic_hook();
             // SAFETY: registering hook functions with Apache's hook tables during module load.
@@ -239,6 +229,5 @@ unsafe extern "C" fn register_hooks(_p: *mut ffi::apr_pool_t) {
                 );
             }
             super::test_panic::register();
-        },
-    )
+    }
 }

@@ -10,6 +10,7 @@
 //! up and the faults-under-load test missed faults. The region belongs to the configuration
 //! pool, so every restart unmaps it and maps a fresh one.
 
+use super::boundary::entry;
 use super::log::{self, Sink};
 use crate::core::audit::Audit;
 use crate::core::identity::Identity;
@@ -120,28 +121,20 @@ fn interval_time(d: std::time::Duration) -> ffi::apr_interval_time_t {
     ffi::apr_interval_time_t::try_from(d.as_micros()).unwrap_or(ffi::apr_interval_time_t::MAX)
 }
 
-unsafe extern "C" fn on_watchdog(
-    state: c_int,
-    data: *mut c_void,
-    _pool: *mut ffi::apr_pool_t,
-) -> ffi::apr_status_t {
-    let sink = Sink::Server(log::main_server());
-    super::guard::guard(
-        "the live monitor",
-        "this audit is skipped; the next one runs as planned",
-        sink,
-        ffi::APR_SUCCESS as ffi::apr_status_t,
-        || {
-            if state == ffi::AP_WATCHDOG_STATE_RUNNING as c_int {
-                // SAFETY: data is the Monitor registered in `register_watchdog`, alive while the
-                // watchdog runs (see there).
-                if let Some(monitor) = unsafe { data.cast::<Monitor>().as_ref() } {
-                    for line in monitor.run_due() {
-                        log::write(sink, line.severity, line.tag, &line.text);
-                    }
+entry! {
+    fn on_watchdog(state: c_int, data: *mut c_void, _pool: *mut ffi::apr_pool_t) -> ffi::apr_status_t
+        [entry "the live monitor", instead "this audit is skipped; the next one runs as planned",
+         log Sink::Server(log::main_server()), fallback ffi::APR_SUCCESS as ffi::apr_status_t]
+    {
+        if state == ffi::AP_WATCHDOG_STATE_RUNNING as c_int {
+            // SAFETY: data is the Monitor registered in `register_watchdog`, alive while the
+            // watchdog runs (see there; S2).
+            if let Some(monitor) = unsafe { data.cast::<Monitor>().as_ref() } {
+                for line in monitor.run_due() {
+                    log::write(Sink::Server(log::main_server()), line.severity, line.tag, &line.text);
                 }
             }
-            ffi::APR_SUCCESS as ffi::apr_status_t
-        },
-    )
+        }
+        ffi::APR_SUCCESS as ffi::apr_status_t
+    }
 }

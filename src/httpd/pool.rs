@@ -2,17 +2,21 @@
 //! how configuration survives exactly as long as Apache's config generation, across the double
 //! config read and restarts, with no static state.
 
+use super::boundary::entry;
 use crate::ffi;
 use std::os::raw::c_void;
 
-unsafe extern "C" fn drop_value<T>(data: *mut c_void) -> ffi::apr_status_t {
-    // A panic in a Drop must not unwind into APR.
-    let _ = std::panic::catch_unwind(|| {
+entry! {
+    /// The pool cleanup that drops a value `alloc` moved into a pool (S1).
+    fn drop_value<T: Sized>(data: *mut c_void) -> ffi::apr_status_t
+        [entry "a pool cleanup", instead "the value is leaked",
+         log super::log::Sink::Startup, fallback ffi::APR_SUCCESS as ffi::apr_status_t]
+    {
         // SAFETY: `data` is the pointer `alloc` registered, written with a valid T and dropped
-        // exactly once, here, when the pool is cleared or destroyed.
+        // exactly once, here, when the pool is cleared or destroyed (S1).
         unsafe { std::ptr::drop_in_place(data.cast::<T>()) };
-    });
-    ffi::APR_SUCCESS as ffi::apr_status_t
+        ffi::APR_SUCCESS as ffi::apr_status_t
+    }
 }
 
 /// Moves `value` into `pool`. The pointer is valid until the pool is cleared or destroyed.

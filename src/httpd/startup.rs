@@ -9,7 +9,8 @@
 //! - first pass, post_config: a kept refusal is written into the error log and Apache stops;
 //! - second pass and every restart, post_config: repair, audit, log once, decide.
 
-use super::config::{server_config, ServerConfig};
+use super::boundary::{Pool, Server};
+use super::config::ServerConfig;
 use super::log::{self, Sink};
 use crate::core::identity::Identity;
 use crate::core::messages::Line;
@@ -39,20 +40,14 @@ fn configtest() -> bool {
 /// once. A virtual host in which none of this module's directives appears has no configuration
 /// of its own: httpd 2.4 gives it the main server's, the same pointer, without a merge
 /// (`merge_server_configs` in server/config.c), so its declarations are the main server's.
-fn declared(s: *const ffi::server_rec) -> Vec<Arc<RequiredDir>> {
+fn declared(main: Server<'_>) -> Vec<Arc<RequiredDir>> {
     let mut all = Vec::new();
     let mut seen: Vec<*const ServerConfig> = Vec::new();
-    let mut cur = s;
-    while !cur.is_null() {
-        // SAFETY: Apache's server list, alive for the config generation.
-        if let Some(sc) = unsafe { server_config(cur) } {
-            if !seen.contains(&(sc as *const ServerConfig)) {
-                seen.push(sc);
-                all.extend(sc.declared.iter().cloned());
-            }
+    for sc in main.all().filter_map(Server::config) {
+        if !seen.contains(&(sc as *const ServerConfig)) {
+            seen.push(sc);
+            all.extend(sc.declared.iter().cloned());
         }
-        // SAFETY: as above.
-        cur = unsafe { (*cur).next };
     }
     all
 }
@@ -106,12 +101,11 @@ fn emit(sink: Sink, report: &Report) {
     }
 }
 
-pub fn check_config(s: *mut ffi::server_rec) -> c_int {
+pub fn check_config(s: Server<'_>) -> c_int {
     if !first_pass() {
         return OK;
     }
-    // SAFETY: s is the live main server.
-    let Some(sc) = (unsafe { server_config(s) }) else {
+    let Some(sc) = s.config() else {
         return OK;
     };
     let test = configtest();
@@ -136,10 +130,9 @@ pub fn check_config(s: *mut ffi::server_rec) -> c_int {
     OK
 }
 
-pub fn post_config(s: *mut ffi::server_rec, pconf: *mut ffi::apr_pool_t) -> c_int {
-    let sink = Sink::Server(s);
-    // SAFETY: s is the live main server.
-    let Some(sc) = (unsafe { server_config(s) }) else {
+pub fn post_config(s: Server<'_>, pconf: Pool<'_>) -> c_int {
+    let sink = Sink::Server(s.raw());
+    let Some(sc) = s.config() else {
         return OK;
     };
     if first_pass() {
@@ -163,8 +156,8 @@ pub fn post_config(s: *mut ffi::server_rec, pconf: *mut ffi::apr_pool_t) -> c_in
     }
     let startup = report.as_ref().map(|r| (&r.audit, r.repairs));
     if let Some(monitor) = super::monitor::start(
-        s,
-        pconf,
+        s.raw().cast_mut(),
+        pconf.raw(),
         dirs,
         id,
         sc.interval(),

@@ -9,9 +9,8 @@
 #[cfg(feature = "test-panic")]
 mod enabled {
     use crate::ffi;
-    use crate::httpd::guard::guard;
+    use crate::httpd::boundary::{entry, Request};
     use crate::httpd::log::Sink;
-    use std::ffi::CStr;
     use std::os::raw::c_int;
 
     pub fn maybe(hook: &str) {
@@ -25,37 +24,32 @@ mod enabled {
         }
     }
 
-    unsafe extern "C" fn fixups(r: *mut ffi::request_rec) -> c_int {
-        guard(
-            "the fixups hook",
-            "the request is declined and served as if the module were absent",
-            Sink::Request(r),
-            ffi::DECLINED,
-            || {
-                // SAFETY: r is the live request; uri is NUL-terminated or null.
-                let uri = unsafe { (*r).uri };
-                let uri = if uri.is_null() {
-                    &[][..]
-                } else {
-                    // SAFETY: non-null and NUL-terminated (above), alive for the request.
-                    unsafe { CStr::from_ptr(uri) }.to_bytes()
-                };
-                let asks = |trigger: &[u8]| uri.windows(trigger.len()).any(|w| w == trigger);
-                if asks(b"/dirguard-test-panic") {
-                    panic!("test-panic requested by the request URI");
-                }
-                if asks(b"/dirguard-test-segv") {
-                    // A real invalid write (not raise(), whose thread could return from
-                    // Apache's fatal-signal handler and leave this frame before the core is
-                    // written): the fault repeats here until the default action dumps core.
-                    let bad = std::hint::black_box(8usize) as *mut u8;
-                    // SAFETY: deliberately faults, ending this child as a crash in the module
-                    // would; address 8 is never mapped.
-                    unsafe { bad.write_volatile(1) };
-                }
-                ffi::DECLINED
-            },
-        )
+    entry! {
+        fn fixups(r: *mut ffi::request_rec) -> c_int
+            [entry "the fixups hook",
+             instead "the request is declined and served as if the module were absent",
+             log Sink::Request(r), fallback ffi::DECLINED]
+        {
+            // SAFETY: the live request of this hook.
+            let Some(r) = (unsafe { Request::from_raw(r) }) else {
+                return ffi::DECLINED;
+            };
+            let uri = r.uri().unwrap_or_default();
+            let asks = |trigger: &[u8]| uri.windows(trigger.len()).any(|w| w == trigger);
+            if asks(b"/dirguard-test-panic") {
+                panic!("test-panic requested by the request URI");
+            }
+            if asks(b"/dirguard-test-segv") {
+                // A real invalid write (not raise(), whose thread could return from
+                // Apache's fatal-signal handler and leave this frame before the core is
+                // written): the fault repeats here until the default action dumps core.
+                let bad = std::hint::black_box(8usize) as *mut u8;
+                // SAFETY: deliberately faults, ending this child as a crash in the module
+                // would; address 8 is never mapped.
+                unsafe { bad.write_volatile(1) };
+            }
+            ffi::DECLINED
+        }
     }
 
     pub fn register() {
