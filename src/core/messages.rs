@@ -8,6 +8,13 @@ use std::fmt;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Tag(pub u32);
 
+impl Tag {
+    /// A log line's text as written: the tag, then the message.
+    pub fn line(self, text: &str) -> String {
+        format!("{self}: {text}")
+    }
+}
+
 impl fmt::Display for Tag {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "DG{:05}", self.0)
@@ -44,6 +51,11 @@ pub const PANIC_DETAIL: Tag = Tag(2);
 pub const IDENTITY: Tag = Tag(4);
 pub const UNPRIVILEGED: Tag = Tag(5);
 pub const IDENTITY_UNKNOWN: Tag = Tag(6);
+/// What Apache shows (with file and line) for a directive whose handler hit an internal error;
+/// the panic itself is logged as DG00002.
+pub const DIRECTIVE_INTERNAL_ERROR: &std::ffi::CStr =
+    c"mod_dirguard: internal error while reading this directive (see the DG00002 line in the error log)";
+
 /// A diagnostic written through the `log` crate without a tag of its own.
 pub const UNTAGGED: Tag = Tag(7);
 

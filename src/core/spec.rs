@@ -333,6 +333,21 @@ pub fn path_from_bytes(bytes: &[u8]) -> PathBuf {
     PathBuf::from(OsString::from_vec(bytes.to_vec()))
 }
 
+/// A declaration's scope as status pages and metric labels show it: the enclosing sections,
+/// outermost first, as `(directive, arguments)` from the configuration tree (`<Directory`,
+/// `/var/www>`), without conditional ones such as `<IfModule>`; `server` outside any.
+pub fn scope_text(sections: &[(String, String)]) -> String {
+    let parts: Vec<String> = sections
+        .iter()
+        .filter(|(name, _)| !(name.len() > 3 && name[..3].eq_ignore_ascii_case("<if")))
+        .map(|(name, args)| format!("{name} {}>", args.trim().trim_end_matches('>').trim()))
+        .collect();
+    if parts.is_empty() {
+        return "server".to_owned();
+    }
+    parts.join(" ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -445,5 +460,25 @@ mod tests {
         assert_eq!(parse_size("2k").unwrap(), 2048);
         assert_eq!(parse_size("3M").unwrap(), 3 << 20);
         assert_eq!(parse_size("1t").unwrap(), 1 << 40);
+    }
+
+    #[test]
+    fn scopes_name_the_enclosing_sections_without_conditionals() {
+        let s = |v: &[(&str, &str)]| {
+            scope_text(
+                &v.iter()
+                    .map(|(a, b)| (a.to_string(), b.to_string()))
+                    .collect::<Vec<_>>(),
+            )
+        };
+        assert_eq!(s(&[]), "server");
+        assert_eq!(
+            s(&[
+                ("<VirtualHost", "*:80>"),
+                ("<IfModule", "mod_x.c>"),
+                ("<Directory", "/var/www>")
+            ]),
+            "<VirtualHost *:80> <Directory /var/www>"
+        );
     }
 }

@@ -56,6 +56,22 @@ impl View {
     pub fn from_index(i: usize) -> Option<View> {
         [View::Vhost, View::All].get(i).copied()
     }
+
+    /// `DirGuardStatusView vhost|all` (case-insensitive).
+    pub fn parse(arg: &str) -> Result<View, String> {
+        let value = arg.to_ascii_lowercase();
+        View::KEYWORDS
+            .iter()
+            .position(|k| *k == value)
+            .and_then(View::from_index)
+            .ok_or_else(|| {
+                format!(
+                    "DirGuardStatusView: '{}' is not one of {}",
+                    super::text::shown(value.as_bytes()),
+                    View::KEYWORDS.join(", ")
+                )
+            })
+    }
 }
 
 /// The requirements a page shows and their records, in the monitor's order. `dirs` and `records`
@@ -743,5 +759,10 @@ mod tests {
         assert_eq!(View::from_index(1), Some(View::All));
         assert_eq!(View::from_index(2), None);
         assert_eq!(View::KEYWORDS, ["vhost", "all"]);
+        assert_eq!(View::parse("ALL"), Ok(View::All));
+        assert_eq!(
+            View::parse("everything"),
+            Err("DirGuardStatusView: 'everything' is not one of vhost, all".to_owned())
+        );
     }
 }

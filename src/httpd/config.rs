@@ -275,28 +275,18 @@ unsafe fn relative_base(cmd: *const ffi::cmd_parms) -> Result<PathBuf, &'static 
 /// The sections enclosing the directive, outermost first (`<VirtualHost *:80> <Directory /x>`),
 /// without conditional ones such as <IfModule>; "server" outside any.
 unsafe fn scope_of(cmd: *const ffi::cmd_parms) -> String {
-    let mut parts = Vec::new();
+    let mut sections: Vec<(String, String)> = Vec::new();
     // SAFETY: Apache's parsed config tree, alive while directives are processed.
     unsafe {
         let mut node = (*(*cmd).directive).parent;
         while !node.is_null() {
-            let name = String::from_utf8_lossy(cstr_bytes((*node).directive).unwrap_or_default())
-                .into_owned();
-            let conditional = name.len() > 3 && name[..3].eq_ignore_ascii_case("<if");
-            if !conditional {
-                let args = String::from_utf8_lossy(cstr_bytes((*node).args).unwrap_or_default())
-                    .into_owned();
-                let args = args.trim().trim_end_matches('>').trim();
-                parts.push(format!("{name} {args}>"));
-            }
+            let text = |p| String::from_utf8_lossy(cstr_bytes(p).unwrap_or_default()).into_owned();
+            sections.push((text((*node).directive), text((*node).args)));
             node = (*node).parent;
         }
     }
-    if parts.is_empty() {
-        return "server".to_owned();
-    }
-    parts.reverse();
-    parts.join(" ")
+    sections.reverse();
+    spec::scope_text(&sections)
 }
 
 entry! {
@@ -348,8 +338,7 @@ entry! {
 }
 
 /// What Apache shows if a directive handler hits an internal error (the panic is logged).
-const INTERNAL_ERROR: &std::ffi::CStr =
-    c"mod_dirguard: internal error while reading this directive (see the DG00002 line in the error log)";
+const INTERNAL_ERROR: &std::ffi::CStr = crate::core::messages::DIRECTIVE_INTERNAL_ERROR;
 
 /// A directive handler's result: `parse` yields the value or the error text Apache shows with
 /// file and line; `apply` stores the value. (The handlers run under `entry!`'s guard.)
@@ -378,18 +367,6 @@ fn global_only(cmd: *mut ffi::cmd_parms) -> Result<(), String> {
     }
     // SAFETY: non-null, NUL-terminated.
     Err(String::from_utf8_lossy(unsafe { std::ffi::CStr::from_ptr(err) }.to_bytes()).into_owned())
-}
-
-/// The index of `arg` (case-insensitive) among `accepted`.
-fn keyword(directive: &str, arg: *const c_char, accepted: &[&str]) -> Result<usize, String> {
-    let value = string_arg(arg).to_ascii_lowercase();
-    accepted.iter().position(|a| *a == value).ok_or_else(|| {
-        format!(
-            "{directive}: '{}' is not one of {}",
-            crate::core::text::shown(value.as_bytes()),
-            accepted.join(", ")
-        )
-    })
 }
 
 /// The main server's configuration while its directives are read.
@@ -544,8 +521,7 @@ entry! {
                         String::from_utf8_lossy(unsafe { CStr::from_ptr(err) }.to_bytes()).into_owned(),
                     );
                 }
-                let i = keyword("DirGuardStatusView", arg, &View::KEYWORDS)?;
-                View::from_index(i).ok_or_else(|| "DirGuardStatusView: internal error".to_owned())
+                View::parse(&string_arg(arg))
             },
             |v| with_dir(mconfig, |dc| dc.status_view = Some(v)),
         )

@@ -84,13 +84,7 @@ pub fn write(sink: Sink, sev: Severity, tag: Tag, text: &str) {
         return;
     }
     let loc = Location::caller();
-    emit(
-        sink,
-        sev as c_int,
-        &format!("{tag}: {text}"),
-        loc.file(),
-        loc.line(),
-    );
+    emit(sink, sev as c_int, &tag.line(text), loc.file(), loc.line());
 }
 
 /// Hands one formatted line to Apache at `level` (an APLOG_* value, flags allowed).
@@ -240,7 +234,7 @@ impl log::Log for ApacheLogger {
         if !record_enabled(sink, level) {
             return;
         }
-        let line = format!("{}: {}", messages::UNTAGGED, records::text(record));
+        let line = messages::UNTAGGED.line(&records::text(record));
         emit(
             sink,
             level,
