@@ -103,6 +103,9 @@ fn allowlist(b: bindgen::Builder) -> bindgen::Builder {
         "apr_pool_cleanup_null",
         "apr_pool_userdata_get",
         "apr_pool_userdata_set",
+        // A startup check's process that has not exited yet is reaped by the MPM.
+        "ap_mpm_query",
+        "ap_register_extra_mpm_process",
     ];
     const TYPES: &[&str] = &[
         "module_struct",
@@ -139,6 +142,7 @@ fn allowlist(b: bindgen::Builder) -> bindgen::Builder {
         "MODULE_MAGIC_COOKIE",
         "APLOG_.*",
         "AP_SQ_.*",
+        "AP_MPMQ_GENERATION",
         "APR_HOOK_.*",
         "APR_SUCCESS",
         "OK",

@@ -10,7 +10,7 @@
 //! restart (in the parent, which runs the startup check). Each worker first touches a
 //! thread-local with a destructor; glibc then keeps the DSO mapped until that thread has exited
 //! (`__cxa_thread_atexit_impl` counts the destructors per object and `dlclose` leaves an object
-//! with pending ones in place). See docs/design.md, "Safety", invariant S5.
+//! with pending ones in place). See docs/design.md, "Safety invariants", S5.
 
 use super::records::{quoted, Lazy, Millis};
 use std::path::{Path, PathBuf};

@@ -36,6 +36,24 @@ pub enum Severity {
     Trace1 = 8,
 }
 
+impl Severity {
+    pub fn from_u8(v: u8) -> Severity {
+        [
+            Severity::Emerg,
+            Severity::Alert,
+            Severity::Crit,
+            Severity::Error,
+            Severity::Warning,
+            Severity::Notice,
+            Severity::Info,
+            Severity::Debug,
+        ]
+        .get(usize::from(v))
+        .copied()
+        .unwrap_or(Severity::Trace1)
+    }
+}
+
 /// One line to log: the glue only passes it to Apache.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Line {
@@ -75,6 +93,7 @@ pub const FAULT_UNINSPECTABLE: Tag = Tag(1112);
 pub const FAULT_NOT_ANSWERING: Tag = Tag(1113);
 pub const STARTUP_SUMMARY: Tag = Tag(1120);
 pub const STARTUP_REFUSED: Tag = Tag(1121);
+pub const STARTUP_LOST: Tag = Tag(1122);
 
 // Live monitoring.
 pub const MONITOR_FAILING: Tag = Tag(1301);

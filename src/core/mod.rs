@@ -7,6 +7,7 @@ pub mod evaluator;
 pub mod explain;
 pub mod fault;
 pub mod identity;
+pub mod isolate;
 pub mod messages;
 pub mod monitor;
 pub mod permission;

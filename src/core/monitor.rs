@@ -43,6 +43,26 @@ pub struct Monitor {
     auditor: Mutex<Auditor>,
 }
 
+/// What the startup check hands to the live monitor: each directory's record (in the order of
+/// the monitor's directories), the repairs made and how long the check took.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Seed {
+    pub records: Vec<DirRecord>,
+    pub repairs: usize,
+    pub elapsed: Duration,
+}
+
+impl Seed {
+    pub fn of(dirs: &[Arc<RequiredDir>], id: &Identity, audit: &Audit, repairs: usize) -> Seed {
+        let refs: Vec<&RequiredDir> = dirs.iter().map(Arc::as_ref).collect();
+        Seed {
+            records: records(&refs, id, audit, &[], unix_now().as_secs()),
+            repairs,
+            elapsed: audit.elapsed,
+        }
+    }
+}
+
 /// Whether a record says its directory had these faults when last known: failing, or unknown
 /// after having been failing.
 fn was_failing(r: &DirRecord) -> bool {
@@ -150,24 +170,23 @@ impl Monitor {
         shared: SharedState,
         interval: Interval,
         check_timeout: Duration,
-        startup: Option<(&Audit, usize)>,
+        startup: Option<Seed>,
     ) -> Monitor {
         for (i, d) in dirs.iter().enumerate() {
             let _ = d.slot.set(i);
         }
-        let refs: Vec<&RequiredDir> = dirs.iter().map(Arc::as_ref).collect();
         let now = unix_now();
         let mut totals = Totals {
             interval,
             ..Totals::default()
         };
         let mut published = vec![DirRecord::default(); dirs.len()];
-        if let Some((audit, repairs)) = startup {
-            published = records(&refs, &id, audit, &[], now.as_secs());
+        if let Some(seed) = startup.filter(|s| s.records.len() == dirs.len()) {
+            published = seed.records;
             totals.audits_total = 1;
-            totals.repairs_total = repairs as u64;
+            totals.repairs_total = seed.repairs as u64;
             totals.last_audit_unix_us = now.as_micros() as u64;
-            totals.last_audit_duration_us = audit.elapsed.as_micros() as u64;
+            totals.last_audit_duration_us = seed.elapsed.as_micros() as u64;
         }
         let all: Vec<(usize, DirRecord)> = published.iter().cloned().enumerate().collect();
         shared.publish(&all, &totals);
@@ -431,13 +450,14 @@ mod tests {
         let shared =
             unsafe { SharedState::init(mem.as_mut_ptr().cast(), 1, Interval::from_secs(5)) };
         let audit = Audit::run(&[dir.as_ref()], &id);
+        let seed = Seed::of(std::slice::from_ref(&dir), &id, &audit, 0);
         let monitor = Monitor::new(
             vec![dir],
             id,
             shared,
             Interval::from_secs(5),
             Duration::from_secs(5),
-            startup_audit.then_some((&audit, 0)),
+            startup_audit.then_some(seed),
         );
         Fixture {
             _mem: mem,

@@ -23,7 +23,7 @@ pub enum Health {
 }
 
 impl Health {
-    fn from_u8(v: u8) -> Health {
+    pub fn from_u8(v: u8) -> Health {
         match v {
             1 => Health::Healthy,
             2 => Health::Failing,
@@ -150,8 +150,9 @@ pub struct SharedState {
 }
 
 // SAFETY: the region is only accessed through atomics; the pointer stays valid for the config
-// generation that owns the mapping (the glue guarantees that), so the view may move between
-// threads and be shared.
+// generation that owns the mapping (the glue guarantees that: S2), so the view may move between
+// threads and be shared. (S3, the one writer, keeps the contents coherent; soundness needs only
+// the atomics.)
 unsafe impl Send for SharedState {}
 // SAFETY: as above.
 unsafe impl Sync for SharedState {}
@@ -330,7 +331,8 @@ impl SharedState {
     ///
     /// # Safety
     /// `base` must be valid for `SharedState::size_for(count)` bytes, 8-byte aligned, zeroed or
-    /// otherwise not in use by anyone else, and stay mapped as long as any copy of the view.
+    /// otherwise not in use by anyone else, and stay mapped as long as any copy of the view (in
+    /// the module: S2).
     pub unsafe fn init(base: *mut u8, count: usize, interval: Interval) -> SharedState {
         // SAFETY: guaranteed by the caller; all-zero bytes are valid atomics.
         unsafe { std::ptr::write_bytes(base, 0, SharedState::size_for(count)) };
@@ -349,7 +351,8 @@ impl SharedState {
     }
 
     fn header(&self) -> &Header {
-        // SAFETY: init laid out a Header at base; the region outlives self (init's contract).
+        // SAFETY: init laid out a Header at base; the region outlives self (init's contract,
+        // which the glue keeps by S2).
         unsafe { &*(self.base as *const Header) }
     }
 

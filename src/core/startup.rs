@@ -7,9 +7,12 @@ use super::bounded;
 use super::evaluator::AclCache;
 use super::fault::errno_text;
 use super::identity::{group_name_of, user_name_of, Identity};
-use super::messages::{self, Severity};
+use super::isolate::{self, Forked, Reader, Writer};
+use super::messages::{self, Severity, Tag};
+use super::monitor::Seed;
 use super::repair::{self, Action, Policy, Refusal, Stop};
 use super::settings::{RepairMode, StartupMode};
+use super::shared::{DirRecord, Health};
 use super::spec::RequiredDir;
 use super::text::quote_path;
 use std::sync::Arc;
@@ -92,6 +95,162 @@ pub fn check(
         report.refused = true;
     }
     Some(report)
+}
+
+/// What the startup check hands to Apache's parent: the lines to log, whether to refuse the
+/// start, and the seed of the live monitor's shared state. It crosses a pipe from the process that
+/// made the check (`check_isolated`), hence the encoding.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    pub lines: Vec<Line>,
+    pub refused: bool,
+    /// None when the check did not finish (`STARTUP_LOST`): the directories stay unknown until
+    /// the first live audit.
+    pub seed: Option<Seed>,
+}
+
+impl Outcome {
+    fn of(report: Report, dirs: &[Arc<RequiredDir>], id: &Identity) -> Outcome {
+        let seed = Seed::of(dirs, id, &report.audit, report.repairs);
+        Outcome {
+            lines: report.lines,
+            refused: report.refused,
+            seed: Some(seed),
+        }
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        let mut w = Writer::default();
+        w.u64(u64::from(self.refused)).u64(self.lines.len() as u64);
+        for l in &self.lines {
+            w.u64(l.severity as u64)
+                .u64(u64::from(l.tag.0))
+                .bytes(l.text.as_bytes());
+        }
+        let none = u64::MAX;
+        match &self.seed {
+            None => {
+                w.u64(none);
+            }
+            Some(seed) => {
+                w.u64(seed.records.len() as u64)
+                    .u64(seed.repairs as u64)
+                    .u64(seed.elapsed.as_micros() as u64);
+                for r in &seed.records {
+                    w.u64(r.health as u64)
+                        .u64(u64::from(r.kinds))
+                        .u64(u64::from(r.fault_count))
+                        .u64(r.since_unix_s)
+                        .u64(r.free_bytes.unwrap_or(none))
+                        .u64(r.free_inodes.unwrap_or(none))
+                        .bytes(r.what.as_bytes())
+                        .bytes(r.fix.as_bytes());
+                }
+            }
+        }
+        w.0
+    }
+
+    fn decode(bytes: &[u8]) -> Option<Outcome> {
+        let mut r = Reader(bytes);
+        let refused = r.u64()? != 0;
+        let n = r.u64()?;
+        let mut lines = Vec::new();
+        for _ in 0..n {
+            lines.push(Line {
+                severity: Severity::from_u8(u8::try_from(r.u64()?).ok()?),
+                tag: Tag(u32::try_from(r.u64()?).ok()?),
+                text: r.string()?,
+            });
+        }
+        let none = u64::MAX;
+        let count = r.u64()?;
+        let seed = if count == none {
+            None
+        } else {
+            let repairs = usize::try_from(r.u64()?).ok()?;
+            let elapsed = Duration::from_micros(r.u64()?);
+            let mut records = Vec::new();
+            for _ in 0..count {
+                let opt = |v: u64| (v != none).then_some(v);
+                records.push(DirRecord {
+                    health: Health::from_u8(u8::try_from(r.u64()?).ok()?),
+                    kinds: u16::try_from(r.u64()?).ok()?,
+                    fault_count: u16::try_from(r.u64()?).ok()?,
+                    since_unix_s: r.u64()?,
+                    free_bytes: opt(r.u64()?),
+                    free_inodes: opt(r.u64()?),
+                    what: r.string()?,
+                    fix: r.string()?,
+                });
+            }
+            Some(Seed {
+                records,
+                repairs,
+                elapsed,
+            })
+        };
+        r.0.is_empty().then_some(Outcome {
+            lines,
+            refused,
+            seed,
+        })
+    }
+}
+
+/// `check` in a forked process (`core::isolate`), so that the calling process (Apache's parent,
+/// which prefork's children are forked from) creates no thread and never makes a filesystem call
+/// that may not return. Waits at most for every directory's deadline plus a margin; the pid of
+/// a checking process that had not exited yet is returned for the caller's MPM to reap.
+pub fn check_isolated(
+    mode: StartupMode,
+    repair: RepairMode,
+    dirs: &[Arc<RequiredDir>],
+    id: &Identity,
+    dry_run: bool,
+    deadline: Duration,
+) -> Option<(Outcome, Option<i32>)> {
+    if mode == StartupMode::Off || dirs.is_empty() {
+        return None;
+    }
+    let limit = deadline
+        .saturating_mul(
+            u32::try_from(dirs.len())
+                .unwrap_or(u32::MAX)
+                .saturating_add(1),
+        )
+        .min(Duration::from_secs(600))
+        + Duration::from_secs(10);
+    let forked = isolate::run(limit, || {
+        check(mode, repair, dirs, id, dry_run, deadline)
+            .map(|report| Outcome::of(report, dirs, id).encode())
+            .unwrap_or_default()
+    });
+    match forked {
+        Forked::Done { bytes, pid } => {
+            let outcome = Outcome::decode(&bytes).unwrap_or_else(|| lost("its answer was garbled"));
+            Some((outcome, pid))
+        }
+        Forked::Lost { why, pid } => Some((lost(&why), pid)),
+        // No process could be made: check here, on threads, rather than not at all.
+        Forked::Failed(_) => check(mode, repair, dirs, id, dry_run, deadline)
+            .map(|report| (Outcome::of(report, dirs, id), None)),
+    }
+}
+
+/// DG01122: the checking process gave no usable answer.
+fn lost(why: &str) -> Outcome {
+    Outcome {
+        lines: vec![Line {
+            severity: Severity::Error,
+            tag: messages::STARTUP_LOST,
+            text: format!(
+                "the startup check did not finish ({why}); the required directories are unknown until the first live audit"
+            ),
+        }],
+        refused: false,
+        seed: None,
+    }
 }
 
 fn owner_group(uid: u32, gid: u32) -> String {
@@ -401,5 +560,64 @@ mod tests {
         assert!(note
             .text
             .starts_with("Apache runs unprivileged (not started as root, no User switch): directories are checked for the running User www-data (uid 33)"));
+    }
+
+    #[test]
+    fn the_check_in_its_own_process_gives_the_same_outcome_as_here() {
+        let base =
+            std::env::temp_dir().join(format!("dirguard-startup-iso-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        std::fs::create_dir_all(base.join("ok")).unwrap();
+        let id = Identity::current_process();
+        let origin = Origin {
+            file: "t.conf".into(),
+            line: 9,
+        };
+        let dirs = [
+            Arc::new(RequiredDir::new(
+                base.join("ok"),
+                Access::Read,
+                origin.clone(),
+            )),
+            Arc::new(RequiredDir::new(base.join("gone"), Access::Read, origin)),
+        ];
+        let t = Duration::from_secs(5);
+        let (outcome, _) =
+            check_isolated(StartupMode::Fail, RepairMode::Off, &dirs, &id, true, t).unwrap();
+        let here = check(StartupMode::Fail, RepairMode::Off, &dirs, &id, true, t).unwrap();
+        let here = Outcome::of(here, &dirs, &id);
+        assert!(outcome.refused);
+        let texts = |o: &Outcome| -> Vec<(Tag, String)> {
+            // The summary's timing differs between two runs.
+            o.lines
+                .iter()
+                .map(|l| (l.tag, l.text.split(" in ").next().unwrap_or("").to_owned()))
+                .collect()
+        };
+        assert_eq!(texts(&outcome), texts(&here));
+        let (a, b) = (outcome.seed.unwrap(), here.seed.unwrap());
+        assert_eq!(a.records.len(), 2);
+        assert_eq!(
+            a.records
+                .iter()
+                .map(|r| (r.health, r.kinds, &r.what))
+                .collect::<Vec<_>>(),
+            b.records
+                .iter()
+                .map(|r| (r.health, r.kinds, &r.what))
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(Outcome::decode(&lost("x").encode()), Some(lost("x")));
+        let full = here_encoded(&dirs, &id);
+        assert!(
+            Outcome::decode(&full[..full.len() - 1]).is_none(),
+            "truncation is refused"
+        );
+    }
+
+    fn here_encoded(dirs: &[Arc<RequiredDir>], id: &Identity) -> Vec<u8> {
+        let t = Duration::from_secs(5);
+        let report = check(StartupMode::Warn, RepairMode::Off, dirs, id, true, t).unwrap();
+        Outcome::of(report, dirs, id).encode()
     }
 }

@@ -5,8 +5,8 @@
 //! guarantees: a hook's request for the duration of the hook, a server and its configuration
 //! for the configuration generation (at least the hook), a pool until it is cleared. The
 //! per-server and per-directory configuration trampolines are written once, generic over a
-//! `Merge + Default` configuration type. Invariants S1–S5 are in docs/design.md, "Safety
-//! invariants".
+//! `Merge + Default` configuration type. Invariants S1–S10 are in docs/design.md, "Safety
+//! invariants"; these lifetimes are S6.
 
 use super::config::{DirConfig, ServerConfig};
 use super::ffi_util::cstr_bytes;
@@ -27,6 +27,11 @@ use std::os::raw::{c_char, c_int, c_void};
 ///     { body }
 /// }
 /// ```
+///
+/// # Safety
+/// Each function it declares is an `unsafe extern "C" fn` that only Apache, APR or mod_watchdog
+/// call: the caller passes what the hook's, directive's, cleanup's or callback's contract
+/// promises (a request, server, `cmd_parms`, pool or registered data), live for the call (S6).
 macro_rules! entry {
     (
         $(#[$meta:meta])*
@@ -52,7 +57,7 @@ pub struct Request<'r> {
 impl<'r> Request<'r> {
     /// # Safety
     /// `r` is null or the live request Apache passed to the running hook; the value must not be
-    /// kept beyond that hook (`'r`).
+    /// kept beyond that hook (`'r`, S6).
     pub unsafe fn from_raw(r: *mut ffi::request_rec) -> Option<Request<'r>> {
         (!r.is_null()).then_some(Request {
             raw: r,
@@ -65,13 +70,13 @@ impl<'r> Request<'r> {
     }
 
     fn rec(self) -> &'r ffi::request_rec {
-        // SAFETY: a live request for 'r (from_raw's contract).
+        // SAFETY: a live request for 'r (from_raw's contract, S6).
         unsafe { &*self.raw }
     }
 
     fn text(self, p: *const c_char) -> Option<&'r [u8]> {
         // SAFETY: request strings are null or NUL-terminated in the request's pool, which
-        // outlives the hook ('r).
+        // outlives the hook ('r, S6).
         unsafe { cstr_bytes(p) }
     }
 
@@ -84,7 +89,7 @@ impl<'r> Request<'r> {
     pub fn last(self) -> Request<'r> {
         let mut last = self.raw;
         // SAFETY: the chain of live requests Apache built for this connection (all alive for
-        // the hook that runs on the first).
+        // the hook that runs on the first, S6).
         unsafe {
             while !(*last).next.is_null() {
                 last = (*last).next;
@@ -130,8 +135,8 @@ impl<'r> Request<'r> {
 
     /// Apache's request log id (`%L`), generated now if nothing asked for it yet, as log.c does.
     pub fn log_id(self) -> Option<&'r [u8]> {
-        // SAFETY: a live request ('r); generate_log_id writes a string of the request's pool
-        // into the field, which is what server/log.c does.
+        // SAFETY: a live request ('r, S6); generate_log_id writes a string of the request's
+        // pool into the field, which is what server/log.c does.
         unsafe {
             if (*self.raw).log_id.is_null() {
                 let mut id: *const c_char = std::ptr::null();
@@ -144,8 +149,8 @@ impl<'r> Request<'r> {
 
     /// This module's per-directory configuration for the request.
     pub fn dir_config(self) -> Option<&'r DirConfig> {
-        // SAFETY: the request's per-dir vector was built by Apache for this generation and lives
-        // as long as the request.
+        // SAFETY: the request's per-dir vector lives as long as the request (S6) and holds our
+        // DirConfig (S7), which nothing mutates any more (S4).
         unsafe { module_config(self.rec().per_dir_config) }
     }
 
@@ -165,38 +170,38 @@ impl<'r> Request<'r> {
     }
 
     pub fn has_note(self, name: &CStr) -> bool {
-        // SAFETY: a live request; apr_table_get only reads.
+        // SAFETY: a live request (S6); apr_table_get only reads.
         unsafe { !ffi::apr_table_get(self.rec().notes, name.as_ptr()).is_null() }
     }
 
     /// Sets a note (copied into the request's pool).
     pub fn set_note(self, name: &'static CStr, value: &str) {
         let v = self.pool().strdup(value);
-        // SAFETY: a live request; the value lives in its pool, as long as the note table.
+        // SAFETY: a live request (S6); the value lives in its pool, as long as the note table.
         unsafe { ffi::apr_table_setn(self.rec().notes, name.as_ptr(), v) };
     }
 
     /// Sets a header also sent with error responses (copied into the request's pool).
     pub fn set_err_header(self, name: &'static CStr, value: &str) {
         let v = self.pool().strdup(value);
-        // SAFETY: as for set_note.
+        // SAFETY: as for set_note (S6).
         unsafe { ffi::apr_table_setn(self.rec().err_headers_out, name.as_ptr(), v) };
     }
 
     pub fn set_header(self, name: &'static CStr, value: &'static CStr) {
-        // SAFETY: a live request; static strings outlive it.
+        // SAFETY: a live request (S6); static strings outlive it.
         unsafe { ffi::apr_table_setn(self.rec().headers_out, name.as_ptr(), value.as_ptr()) };
     }
 
     pub fn set_content_type(self, content_type: &'static CStr) {
-        // SAFETY: a live request; Apache keeps the pointer, a static string.
+        // SAFETY: a live request (S6); Apache keeps the pointer, a static string.
         unsafe { ffi::ap_set_content_type(self.raw, content_type.as_ptr()) };
     }
 
     /// Writes the response body (Apache copies it before returning).
     pub fn write(self, body: &[u8]) {
         let len = c_int::try_from(body.len()).unwrap_or(c_int::MAX);
-        // SAFETY: a live request in its handler; ap_rwrite copies `len` bytes.
+        // SAFETY: a live request in its handler (S6); ap_rwrite copies `len` bytes.
         unsafe { ffi::ap_rwrite(body.as_ptr().cast(), len, self.raw) };
     }
 
@@ -205,7 +210,7 @@ impl<'r> Request<'r> {
     /// httpd 2.4 builds the header.
     pub fn allow_only_get(self) {
         let get = 1i64 << ffi::M_GET;
-        // SAFETY: a live request; plain field writes.
+        // SAFETY: a live request (S6); plain field writes.
         unsafe {
             (*self.raw).allowed |= get;
             if let Some(methods) = (*self.raw).allowed_methods.as_mut() {
@@ -225,7 +230,7 @@ pub struct Server<'s> {
 impl<'s> Server<'s> {
     /// # Safety
     /// `s` is null or a live `server_rec` of the running configuration generation, which lasts
-    /// at least `'s`.
+    /// at least `'s` (S6).
     pub unsafe fn from_raw(s: *const ffi::server_rec) -> Option<Server<'s>> {
         (!s.is_null()).then_some(Server {
             raw: s,
@@ -237,7 +242,7 @@ impl<'s> Server<'s> {
     /// every hook of the generation.
     pub fn main<'a>() -> Option<Server<'a>> {
         // SAFETY: ap_server_conf is set while Apache reads its configuration and only read
-        // afterwards; it is the live main server of the running generation.
+        // afterwards (S8); it is the live main server of the running generation (S6).
         unsafe { Server::from_raw(super::log::main_server()) }
     }
 
@@ -252,14 +257,14 @@ impl<'s> Server<'s> {
     /// This module's configuration of the server.
     pub fn config(self) -> Option<&'s ServerConfig> {
         // SAFETY: module_config is Apache's per-module vector for this server, alive for the
-        // generation ('s).
+        // generation ('s, S6), holding our ServerConfig (S7), only read from now on (S4).
         unsafe { module_config((*self.raw).module_config) }
     }
 
     /// The main server and every virtual host, in configuration order (from the main server).
     pub fn all(self) -> impl Iterator<Item = Server<'s>> {
         std::iter::successors(Some(self), |s| {
-            // SAFETY: Apache's server list, alive for the generation.
+            // SAFETY: Apache's server list, alive for the generation (S6).
             unsafe { Server::from_raw((*s.raw).next) }
         })
     }
@@ -274,7 +279,7 @@ pub struct Pool<'p> {
 
 impl<'p> Pool<'p> {
     /// # Safety
-    /// `p` is a live pool that is not cleared or destroyed before `'p` ends.
+    /// `p` is a live pool that is not cleared or destroyed before `'p` ends (S6).
     pub unsafe fn from_raw(p: *mut ffi::apr_pool_t) -> Pool<'p> {
         Pool {
             raw: p,
@@ -288,20 +293,21 @@ impl<'p> Pool<'p> {
 
     /// Moves `value` into the pool; its cleanup drops it (S1).
     pub fn alloc<T>(self, value: T) -> &'p mut T {
-        // SAFETY: a live pool for 'p (from_raw's contract); S1.
+        // SAFETY: a live pool for 'p (from_raw's contract, S6); the cleanup runs before the
+        // DSO is unloaded (S1).
         unsafe { &mut *super::pool::alloc(self.raw, value) }
     }
 
     /// Copies plain data into the pool, with no cleanup.
     pub fn alloc_plain<T: Copy>(self, value: T) -> &'p mut T {
-        // SAFETY: a live pool for 'p.
+        // SAFETY: a live pool for 'p (from_raw's contract, S6).
         unsafe { &mut *super::pool::alloc_plain(self.raw, value) }
     }
 
     /// A C copy of `text` in the pool (a NUL byte inside is dropped).
     pub fn strdup(self, text: &str) -> *const c_char {
         let c = CString::new(text.replace('\0', "")).unwrap_or_default();
-        // SAFETY: a live pool; apr_pstrdup copies the NUL-terminated string.
+        // SAFETY: a live pool (S6); apr_pstrdup copies the NUL-terminated string.
         unsafe { ffi::apr_pstrdup(self.raw, c.as_ptr()) }
     }
 }
@@ -310,13 +316,13 @@ impl<'p> Pool<'p> {
 ///
 /// # Safety
 /// `v` is null or a live `ap_conf_vector_t` of this generation whose entry for this module is
-/// null or a `T` made by this module's trampolines, alive for `'a`.
+/// null or a `T` made by this module's trampolines (S7), alive for `'a` (S6).
 unsafe fn module_config<'a, T>(v: *const ffi::ap_conf_vector_t) -> Option<&'a T> {
     if v.is_null() {
         return None;
     }
     // SAFETY: a per-module vector holds one pointer per module, indexed by module_index (what
-    // ap_get_module_config does); the caller vouches for the entry's type and life.
+    // ap_get_module_config does, S7); the caller vouches for the entry's type and life.
     unsafe {
         (*v.cast::<*mut c_void>().add(super::module::index() as usize))
             .cast::<T>()
@@ -346,7 +352,7 @@ pub trait Merge: Default + Sized + 'static {
 }
 
 fn create<T: Merge>(p: *mut ffi::apr_pool_t) -> *mut c_void {
-    // SAFETY: Apache passes its live configuration pool (or a request's, for .htaccess).
+    // SAFETY: Apache passes its live configuration pool (or a request's, for .htaccess; S6).
     let pool = unsafe { Pool::from_raw(p) };
     (T::store(pool, T::default()) as *mut T).cast()
 }
@@ -377,13 +383,13 @@ entry! {
         [entry T::WHAT, instead "the section's configuration is not merged",
          log super::log::Sink::Startup, fallback add]
     {
-        // SAFETY: both were made by `create`/`merge` for this T in pools that outlive `p`
-        // (Apache merges into the pool of the request or generation that uses the result).
+        // SAFETY: both were made by `create`/`merge` for this T (S7) in pools that outlive `p`
+        // (S10: Apache merges into the pool of the request or generation that uses the result).
         let (b, a) = unsafe { (base.cast::<T>().as_ref(), add.cast::<T>().as_ref()) };
         let (Some(b), Some(a)) = (b, a) else {
             return if a.is_some() { add } else { base };
         };
-        // SAFETY: as above: a live pool for as long as the merged result is used.
+        // SAFETY: as above: a live pool for as long as the merged result is used (S10).
         let pool = unsafe { Pool::from_raw(p) };
         match T::merge(pool, b, a) {
             Merged::Base => base,

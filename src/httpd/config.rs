@@ -32,7 +32,7 @@ pub struct ServerConfig {
     pub monitor: OnceLock<Arc<Monitor>>,
     /// The startup report made in the first pass's check_config, handed to that pass's
     /// post_config (same config pool) to be written into the error log.
-    pub pending: Mutex<Option<crate::core::startup::Report>>,
+    pub pending: Mutex<Option<crate::core::startup::Outcome>>,
 }
 
 impl ServerConfig {
@@ -110,9 +110,9 @@ impl DirConfig {
         &'a self,
         f: &mut impl FnMut(&'a Arc<RequiredDir>) -> std::ops::ControlFlow<B>,
     ) -> std::ops::ControlFlow<B> {
-        // SAFETY: parent and own point into pools that outlive this configuration (S4 in
-        // docs/design.md: a merge result lives in the pool Apache merges into, which never
-        // outlives the configurations merged).
+        // SAFETY: parent and own point into pools that outlive this configuration (S10 in
+        // docs/design.md: a merge never outlives what it merges), and nothing mutates them once
+        // the configuration has been read (S4).
         unsafe {
             if let Some(parent) = self.parent.as_ref() {
                 parent.each_required(f)?;
@@ -143,7 +143,7 @@ impl DirConfig {
             self.own = pool.alloc(Declared::new());
         }
         // SAFETY: `own` was made just above or by an earlier call, for this section only; no
-        // request reads it before the configuration phase ends.
+        // request reads it before the configuration phase ends (S9).
         unsafe { (*self.own.cast_mut()).push(required) };
     }
 
@@ -156,7 +156,7 @@ impl DirConfig {
             base as *const DirConfig
         } else {
             // `add` is itself a merge (rare): its chain goes on top of base's, re-linked.
-            // SAFETY: add.parent points into a pool that outlives `pool`, as add does (S4).
+            // SAFETY: add.parent points into a pool that outlives `pool`, as add does (S10).
             DirConfig::merged(pool, base, unsafe { &*add.parent }) as *const DirConfig
         };
         let merged = DirConfig {
@@ -211,13 +211,18 @@ impl Merge for DirConfig {
 }
 
 /// A per-directory directive's target: the section's DirConfig (mutable while configuring).
+///
+/// # Safety
+/// `mconfig` is null or the `mconfig` Apache passed to one of this module's directive handlers,
+/// and no other reference to that DirConfig exists while the result is used.
 unsafe fn dir_config_mut<'a>(mconfig: *mut c_void) -> Option<&'a mut DirConfig> {
-    // SAFETY: mconfig is this module's DirConfig for the section being read; single-threaded.
+    // SAFETY: mconfig is this module's DirConfig for the section being read (S7), written by one
+    // thread only (S9).
     unsafe { mconfig.cast::<DirConfig>().as_mut() }
 }
 
 fn string_arg(arg: *const c_char) -> String {
-    // SAFETY: arg is a NUL-terminated argument string from Apache.
+    // SAFETY: arg is a NUL-terminated argument string from Apache, alive for the directive.
     String::from_utf8_lossy(unsafe { cstr_bytes(arg) }.unwrap_or_default()).into_owned()
 }
 
@@ -227,7 +232,8 @@ fn string_arg(arg: *const c_char) -> String {
 /// `s` is the server whose directives are being read; nothing else holds its configuration.
 unsafe fn server_config_mut<'a>(s: *mut ffi::server_rec) -> Option<&'a mut ServerConfig> {
     // SAFETY: module_config is Apache's per-module vector for this server (what
-    // ap_get_module_config reads); the config phase is single-threaded (S4).
+    // ap_get_module_config reads), holding our ServerConfig (S7); the configuration phase is
+    // single-threaded (S9).
     unsafe {
         let vector = (*s).module_config.cast::<*mut c_void>();
         (*vector.add(super::module::index() as usize))
@@ -238,9 +244,12 @@ unsafe fn server_config_mut<'a>(s: *mut ffi::server_rec) -> Option<&'a mut Serve
 
 /// The directory relative paths are resolved against: the enclosing `<Directory>`, or
 /// ServerRoot outside any section; for other sections, why there is none.
+///
+/// # Safety
+/// `cmd` is the live `cmd_parms` of the directive being processed.
 unsafe fn relative_base(cmd: *const ffi::cmd_parms) -> Result<PathBuf, &'static str> {
     // SAFETY: cmd, its directive node and the node's parents are Apache's parsed config tree,
-    // alive while directives are processed.
+    // alive while directives are processed (S6); ap_server_root is set by then (S8).
     unsafe {
         let mut node = (*(*cmd).directive).parent;
         while !node.is_null() {
@@ -274,9 +283,12 @@ unsafe fn relative_base(cmd: *const ffi::cmd_parms) -> Result<PathBuf, &'static 
 
 /// The sections enclosing the directive, outermost first (`<VirtualHost *:80> <Directory /x>`),
 /// without conditional ones such as <IfModule>; "server" outside any.
+///
+/// # Safety
+/// `cmd` is the live `cmd_parms` of the directive being processed.
 unsafe fn scope_of(cmd: *const ffi::cmd_parms) -> String {
     let mut sections: Vec<(String, String)> = Vec::new();
-    // SAFETY: Apache's parsed config tree, alive while directives are processed.
+    // SAFETY: Apache's parsed config tree, alive while directives are processed (S6).
     unsafe {
         let mut node = (*(*cmd).directive).parent;
         while !node.is_null() {
@@ -295,11 +307,11 @@ entry! {
         [entry "DirGuardRequire", instead "the directive is refused", log Sink::Startup,
          fallback INTERNAL_ERROR.as_ptr()]
     {
-        // SAFETY: Apache passes argc NUL-terminated strings in argv and a live cmd_parms.
+        // SAFETY: Apache passes argc NUL-terminated strings in argv, alive for the directive.
         let args: Vec<&[u8]> = (0..argc.max(0) as usize)
             .filter_map(|i| unsafe { cstr_bytes(*argv.add(i)) })
             .collect();
-        // SAFETY: cmd is live; directive and its filename are set while processing.
+        // SAFETY: cmd is live (S6); directive and its filename are set while processing.
         let origin = unsafe {
             let d = (*cmd).directive;
             Origin {
@@ -308,7 +320,7 @@ entry! {
                 line: (*d).line_num.max(0) as u32,
             }
         };
-        // SAFETY: as above.
+        // SAFETY: as above (S6).
         let base_dir = unsafe { relative_base(cmd) };
         let base = match &base_dir {
             Ok(dir) => Base::Dir(dir),
@@ -318,12 +330,13 @@ entry! {
             cmd,
             || spec::parse_require(&args, base, origin),
             |mut required| {
-                // SAFETY: cmd is live while the directive is processed.
+                // SAFETY: cmd is live while the directive is processed (S6).
                 required.scope = unsafe { scope_of(cmd) };
                 let required = Arc::new(required);
-                // SAFETY: mconfig is this module's DirConfig for the section being read; the
-                // server config belongs to the server being read; the configuration pool is
-                // live. Single-threaded here (S4).
+                // SAFETY: mconfig is this module's DirConfig for the section being read and the
+                // server's entry its ServerConfig (S7); cmd and its pool are live (S6). One
+                // thread writes them (S9), except in an .htaccess admitted by AllowOverrideList,
+                // where the server's ServerConfig is shared with other requests' threads.
                 unsafe {
                     if let Some(dir) = mconfig.cast::<DirConfig>().as_mut() {
                         dir.declare(Pool::from_raw((*cmd).pool), required.clone());
@@ -348,7 +361,7 @@ fn directive<T>(
     apply: impl FnOnce(T),
 ) -> *const c_char {
     match parse() {
-        // SAFETY: the pool is live while the directive is processed.
+        // SAFETY: the pool is live while the directive is processed (S6).
         Err(e) => unsafe { pool_error((*cmd).pool, &e) },
         Ok(v) => {
             apply(v);
@@ -360,7 +373,7 @@ fn directive<T>(
 /// Refuses a main-server directive elsewhere (Apache's own wording, e.g. "cannot occur within
 /// <VirtualHost> section").
 fn global_only(cmd: *mut ffi::cmd_parms) -> Result<(), String> {
-    // SAFETY: Apache passes a live cmd_parms; the returned text is a static or pool string.
+    // SAFETY: Apache passes a live cmd_parms (S6); the returned text is a static or pool string.
     let err = unsafe { ffi::ap_check_cmd_context(cmd, ffi::GLOBAL_ONLY) };
     if err.is_null() {
         return Ok(());
@@ -371,7 +384,8 @@ fn global_only(cmd: *mut ffi::cmd_parms) -> Result<(), String> {
 
 /// The main server's configuration while its directives are read.
 fn with_server(cmd: *mut ffi::cmd_parms, apply: impl FnOnce(&mut ServerConfig)) {
-    // SAFETY: single-threaded config phase; cmd->server is live.
+    // SAFETY: single-threaded configuration phase (S9; GLOBAL_ONLY keeps these directives out
+    // of .htaccess); cmd->server is live (S6).
     if let Some(sc) = unsafe { server_config_mut((*cmd).server) } {
         apply(sc);
     }
@@ -379,7 +393,7 @@ fn with_server(cmd: *mut ffi::cmd_parms, apply: impl FnOnce(&mut ServerConfig)) 
 
 /// A section's configuration while its directives are read.
 fn with_dir(mconfig: *mut c_void, apply: impl FnOnce(&mut DirConfig)) {
-    // SAFETY: see dir_config_mut.
+    // SAFETY: see dir_config_mut (S7, S9).
     if let Some(dc) = unsafe { dir_config_mut(mconfig) } {
         apply(dc);
     }
@@ -490,7 +504,8 @@ entry! {
         directive(
             cmd,
             || {
-                // SAFETY: Apache passes argc NUL-terminated strings in argv.
+                // SAFETY: Apache passes argc NUL-terminated strings in argv, alive for the
+                // directive.
                 let args: Vec<String> = (0..argc.max(0) as usize)
                     .map(|i| string_arg(unsafe { *argv.add(i) }))
                     .collect();
@@ -513,7 +528,8 @@ entry! {
                 // The table already keeps it out of .htaccess (no OR_* bit), but an
                 // `AllowOverrideList DirGuardStatusView` would let it in: the full view is the server
                 // administrator's to grant, never a customer's.
-                // SAFETY: Apache passes a live cmd_parms; the returned text is a static or pool string.
+                // SAFETY: Apache passes a live cmd_parms (S6); the returned text is a static or
+                // pool string.
                 let err = unsafe { ffi::ap_check_cmd_context(cmd, ffi::NOT_IN_HTACCESS) };
                 if !err.is_null() {
                     // SAFETY: non-null, NUL-terminated.

@@ -31,7 +31,7 @@ fn module_index() -> c_int {
 /// The main server, or null before Apache has one.
 pub fn main_server() -> *const ffi::server_rec {
     // SAFETY: ap_server_conf is written by the main thread while reading the config and only
-    // read afterwards; a plain load of the pointer value.
+    // read afterwards (S8); a plain load of the pointer value.
     unsafe { *std::ptr::addr_of!(ffi::ap_server_conf) }
 }
 
@@ -44,7 +44,7 @@ pub fn enabled(sink: Sink, sev: Severity) -> bool {
     }
     let idx = module_index();
     // SAFETY: the pointers come from Apache and are valid for the duration of the hook that
-    // logs; the log configuration is only read.
+    // logs (S6); the log configuration is only read.
     let logconf: *const ffi::ap_logconf = unsafe {
         match sink {
             Sink::Server(s) if !s.is_null() => &raw const (*s).log,
@@ -58,8 +58,8 @@ pub fn enabled(sink: Sink, sev: Severity) -> bool {
             _ => return true,
         }
     };
-    // SAFETY: logconf points into a live server or request (above); module_levels, when not
-    // null, has one entry per loaded module, indexed by module_index.
+    // SAFETY: logconf points into a live server or request (above, S6); module_levels, when
+    // not null, has one entry per loaded module, indexed by module_index (S7).
     let (own, level) = unsafe {
         let own = if idx >= 0 && !(*logconf).module_levels.is_null() {
             let l = *(*logconf).module_levels.add(idx as usize);
@@ -99,7 +99,7 @@ fn emit(sink: Sink, level: c_int, line: &str, file: &str, line_no: u32) {
     if let Sink::Request(r) = sink {
         if !r.is_null() {
             // SAFETY: NUL-terminated strings that outlive the call; a literal "%s" consuming
-            // exactly one string argument; r is the live request of the current hook.
+            // exactly one string argument; r is the live request of the current hook (S6).
             unsafe {
                 ffi::ap_log_rerror_(
                     file.as_ptr(),
@@ -120,7 +120,7 @@ fn emit(sink: Sink, level: c_int, line: &str, file: &str, line_no: u32) {
         Sink::Startup => (std::ptr::null(), level | ffi::APLOG_STARTUP as c_int),
         _ => (std::ptr::null(), level),
     };
-    // SAFETY: as above; a null server is allowed and means stderr.
+    // SAFETY: as above (S6 for the server); a null server is allowed and means stderr.
     unsafe {
         ffi::ap_log_error_(
             file.as_ptr(),
@@ -136,7 +136,7 @@ fn emit(sink: Sink, level: c_int, line: &str, file: &str, line_no: u32) {
 }
 
 fn has_error_log(s: *const ffi::server_rec) -> bool {
-    // SAFETY: a live server_rec from Apache; error_log is only read.
+    // SAFETY: a live server_rec from Apache (S6); error_log is only read.
     !s.is_null() && unsafe { !(*s).error_log.is_null() }
 }
 
@@ -186,7 +186,8 @@ fn current_sink() -> Sink {
 /// `LogLevel dirguard:LEVEL` if set there, else its general level.
 ///
 /// # Safety
-/// `logconf` points to a live log configuration of this generation.
+/// `logconf` points to a live log configuration of this generation (S6), whose `module_levels`
+/// is null or indexed by module_index (S7).
 unsafe fn module_level(logconf: *const ffi::ap_logconf, idx: c_int) -> c_int {
     let conf = &*logconf;
     if idx >= 0 && !conf.module_levels.is_null() {
@@ -200,8 +201,8 @@ unsafe fn module_level(logconf: *const ffi::ap_logconf, idx: c_int) -> c_int {
 
 /// Whether a record at `level` is wanted where `sink` logs.
 fn record_enabled(sink: Sink, level: c_int) -> bool {
-    // SAFETY: the pointers come from Apache and are live for the hook that set the sink (or
-    // are the main server of this generation); the log configuration is only read.
+    // SAFETY: the pointers come from Apache and are live for the hook that set the sink (S6),
+    // or are the main server of this generation (S8); the log configuration is only read.
     unsafe {
         let logconf: *const ffi::ap_logconf = match sink {
             Sink::Request(r) if !r.is_null() => {
@@ -272,15 +273,15 @@ impl Drop for CloseFilter {
 /// every pass, so `apache2 -t`, the start and every restart each see their own configuration;
 /// closed again when `pconf` is cleared.
 pub fn configure(main: *const ffi::server_rec, pconf: *mut ffi::apr_pool_t) {
-    // SAFETY: pconf is the live configuration pool of the hook (S1: its cleanups run before
-    // mod_so unloads this DSO).
+    // SAFETY: pconf is the live configuration pool of the hook (S6; S1: its cleanups run
+    // before mod_so unloads this DSO).
     unsafe { super::pool::alloc(pconf, CloseFilter) };
     let idx = module_index();
     let mut levels = Vec::new();
     let mut s = main;
     while !s.is_null() {
-        // SAFETY: Apache's list of servers of this generation, complete from check_config on;
-        // each core configuration and section vector it holds is only read.
+        // SAFETY: Apache's list of servers of this generation, complete from check_config on
+        // (S6); each core configuration and section vector it holds is only read.
         unsafe {
             levels.push(module_level(&raw const (*s).log, idx));
             section_levels((*s).lookup_defaults, idx, &mut levels);
@@ -300,7 +301,7 @@ pub fn configure(main: *const ffi::server_rec, pconf: *mut ffi::apr_pool_t) {
 /// `AP_CORE_MODULE_INDEX`).
 ///
 /// # Safety
-/// `v` is null or a live configuration vector.
+/// `v` is null or a live configuration vector (S6).
 unsafe fn core_config(v: *const ffi::ap_conf_vector_t) -> *const std::os::raw::c_void {
     if v.is_null() {
         return std::ptr::null();
@@ -311,7 +312,7 @@ unsafe fn core_config(v: *const ffi::ap_conf_vector_t) -> *const std::os::raw::c
 /// The section vectors of an array (`sec_dir`, `sec_url`, `sec_file`, `sec_if`).
 ///
 /// # Safety
-/// `a` is null or a live APR array of `ap_conf_vector_t *`.
+/// `a` is null or a live APR array of `ap_conf_vector_t *`, which outlives the iterator.
 unsafe fn sections(
     a: *const ffi::apr_array_header_t,
 ) -> impl Iterator<Item = *const ffi::ap_conf_vector_t> {
@@ -329,7 +330,7 @@ unsafe fn sections(
 /// The levels of one section's `LogLevel` and of the sections nested in it.
 ///
 /// # Safety
-/// `v` is null or a live per-directory configuration vector.
+/// `v` is null or a live per-directory configuration vector (S6).
 unsafe fn section_levels(v: *const ffi::ap_conf_vector_t, idx: c_int, levels: &mut Vec<c_int>) {
     let Some(dir) = core_config(v).cast::<ffi::core_dir_config>().as_ref() else {
         return;

@@ -127,7 +127,8 @@ unsafe impl Sync for ModuleNames {}
 static BEFORE_LOG_CONFIG: ModuleNames = ModuleNames([c"mod_log_config.c".as_ptr(), ptr::null()]);
 
 /// The record LoadModule finds by name. Apache writes into it (module_index, next, handle),
-/// hence `static mut`; this crate only ever reads `module_index`, through a raw pointer.
+/// hence `static mut`; this crate only ever reads `module_index`, by value (no reference to the
+/// static is ever formed).
 #[no_mangle]
 #[allow(non_upper_case_globals)]
 pub static mut dirguard_module: ffi::module = ffi::module {
@@ -151,7 +152,7 @@ pub static mut dirguard_module: ffi::module = ffi::module {
 /// This module's index in Apache's per-module vectors (set by Apache when the module is added).
 pub fn index() -> c_int {
     // SAFETY: Apache writes module_index while adding the module, before any hook or directive
-    // of ours runs; afterwards the field is only read. A plain read through a raw pointer.
+    // of ours runs; afterwards the field is only read (S8). A plain read of the field by value.
     unsafe { dirguard_module.module_index }
 }
 
@@ -163,7 +164,7 @@ entry! {
         super::test_panic::maybe("check_config");
         super::log::configure(s, pconf);
         let _records = super::log::scope(Sink::Server(s));
-        // SAFETY: the live main server of the generation being configured.
+        // SAFETY: the live main server of the generation being configured (S6).
         match unsafe { Server::from_raw(s) } {
             Some(s) => super::startup::check_config(s),
             None => ffi::OK as c_int,
@@ -179,8 +180,10 @@ entry! {
         super::test_panic::maybe("post_config");
         super::log::configure(s, pconf);
         let _records = super::log::scope(Sink::Server(s));
-        // SAFETY: the live main server and configuration pool of the generation (S1, S2).
+        // SAFETY: the live main server of the generation (S6).
         match unsafe { Server::from_raw(s) } {
+            // SAFETY: the generation's live configuration pool (S6); what post_config stores in
+            // it is dropped before the DSO is unloaded (S1), the shared region with it (S2).
             Some(s) => super::startup::post_config(s, unsafe { boundary::Pool::from_raw(pconf) }),
             None => ffi::OK as c_int,
         }
@@ -194,7 +197,8 @@ entry! {
     {
             super::log::install();
             super::guard::install_panic_hook();
-            // SAFETY: registering hook functions with Apache's hook tables during module load.
+            // SAFETY: registering hook functions of the right signatures with Apache's hook
+            // tables during module load; the ordering list is a static (APR keeps the pointer).
             unsafe {
                 ffi::ap_hook_check_config(
                     Some(check_config),

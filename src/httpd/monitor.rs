@@ -12,10 +12,9 @@
 
 use super::boundary::entry;
 use super::log::{self, Sink};
-use crate::core::audit::Audit;
 use crate::core::identity::Identity;
 use crate::core::messages::Line;
-use crate::core::monitor::{Monitor, Unavailable};
+use crate::core::monitor::{Monitor, Seed, Unavailable};
 use crate::core::settings::Interval;
 use crate::core::shared::SharedState;
 use crate::core::spec::RequiredDir;
@@ -36,13 +35,13 @@ pub fn start(
     id: Identity,
     interval: Interval,
     check_timeout: std::time::Duration,
-    startup: Option<(&Audit, usize)>,
+    startup: Option<Seed>,
 ) -> Option<Arc<Monitor>> {
     let size = SharedState::size_for(dirs.len());
     let mut shm: *mut ffi::apr_shm_t = std::ptr::null_mut();
-    // SAFETY: pconf is the live configuration pool; a null filename asks APR for anonymous
+    // SAFETY: pconf is the live configuration pool (S6); a null filename asks APR for anonymous
     // shared memory (mmap MAP_SHARED|MAP_ANONYMOUS), which the children inherit and APR unmaps
-    // when pconf is cleared at the next restart.
+    // when pconf is cleared at the next restart (S2).
     let rv = unsafe { ffi::apr_shm_create(&mut shm, size, std::ptr::null(), pconf) };
     if rv != ffi::APR_SUCCESS as ffi::apr_status_t || shm.is_null() {
         let why = Unavailable::SharedMemory {
@@ -53,7 +52,7 @@ pub fn start(
         return None;
     }
     // SAFETY: shm is valid; the base address is page-aligned and valid for `size` bytes until
-    // pconf is cleared, which also drops the Monitor that holds this view (ServerConfig).
+    // pconf is cleared, which also drops the Monitor that holds this view (ServerConfig; S2).
     let shared =
         unsafe { SharedState::init(ffi::apr_shm_baseaddr_get(shm).cast(), dirs.len(), interval) };
     let monitor = Arc::new(Monitor::new(
@@ -94,8 +93,9 @@ fn register_watchdog(
     };
     let mut wd: *mut ffi::ap_watchdog_t = std::ptr::null_mut();
     // SAFETY: mod_watchdog's documented calls; the name is a static C string; the callback data
-    // points at the Monitor owned by this generation's ServerConfig, which lives until pconf is
-    // cleared, after mod_watchdog has stopped and joined the watchdog threads of the children.
+    // points at the Monitor owned by this generation's ServerConfig (once post_config stores the
+    // Arc there), which lives until pconf is cleared (S1, S2), after mod_watchdog has stopped
+    // and joined the watchdog threads of the children.
     let rv = unsafe {
         let rv = get_instance(&mut wd, c"dirguard".as_ptr(), 0, 0, pconf);
         if rv == ffi::APR_SUCCESS as ffi::apr_status_t {

@@ -22,8 +22,9 @@ entry! {
 /// Moves `value` into `pool`. The pointer is valid until the pool is cleared or destroyed.
 ///
 /// # Safety
-/// `pool` must be a live APR pool. Cleanups registered after LoadModule run before mod_so
-/// unloads this DSO (pool cleanups run last-registered first), so `drop_value` is still mapped.
+/// `pool` must be a live APR pool: the configuration pool, or one destroyed before it (a
+/// request's). Cleanups registered after LoadModule run before mod_so unloads this DSO (pool
+/// cleanups run last-registered first), so `drop_value` is still mapped (S1).
 pub unsafe fn alloc<T>(pool: *mut ffi::apr_pool_t, value: T) -> *mut T {
     const {
         assert!(
@@ -39,7 +40,8 @@ pub unsafe fn alloc<T>(pool: *mut ffi::apr_pool_t, value: T) -> *mut T {
     }
     // SAFETY: fresh, aligned, large enough.
     unsafe { ptr.write(value) };
-    // SAFETY: registers a cleanup with a function of the right signature for `ptr`.
+    // SAFETY: registers a cleanup with a function of the right signature for `ptr`, still
+    // mapped when the pool runs it (S1).
     unsafe {
         ffi::apr_pool_cleanup_register(
             pool,

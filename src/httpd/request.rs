@@ -54,7 +54,7 @@ entry! {
         [entry "the fixups hook", instead "the request is served as if the module were absent",
          log Sink::Request(r), fallback ffi::DECLINED]
     {
-        // SAFETY: the live request of this hook.
+        // SAFETY: the live request of this hook (S6).
         let Some(r) = (unsafe { Request::from_raw(r) }) else {
             return ffi::DECLINED;
         };
@@ -136,7 +136,7 @@ entry! {
         [entry "the log_transaction hook", instead "this response is not explained",
          log Sink::Request(r), fallback ffi::DECLINED]
     {
-        // SAFETY: the live request of this hook.
+        // SAFETY: the live request of this hook (S6).
         let Some(r) = (unsafe { Request::from_raw(r) }) else {
             return ffi::DECLINED;
         };

@@ -15,7 +15,7 @@ use super::log::{self, Sink};
 use crate::core::identity::Identity;
 use crate::core::messages::Line;
 use crate::core::spec::RequiredDir;
-use crate::core::startup::{self, Report};
+use crate::core::startup::{self, Outcome};
 use crate::ffi;
 use std::os::raw::c_int;
 use std::sync::Arc;
@@ -60,7 +60,7 @@ fn write(sink: Sink, line: &Line) {
 /// otherwise the running user (with a note that ownership repair is then impossible).
 fn identity(sink: Sink) -> Identity {
     // SAFETY: plain reads of the process's credentials and of mod_unixd's config, which is
-    // complete once the configuration has been read (check_config and later).
+    // complete once the configuration has been read (check_config and later; S8).
     unsafe {
         if libc::geteuid() != 0 {
             let id = Identity::current_process();
@@ -79,23 +79,35 @@ fn identity(sink: Sink) -> Identity {
 }
 
 /// The startup check as this server configures it (`core::startup::check`).
+/// The startup check, made in a forked process (`core::startup::check_isolated`); a checking
+/// process that has not exited yet is handed to the MPM, which reaps it with its children.
 fn make_report(
     sc: &ServerConfig,
     dirs: &[Arc<RequiredDir>],
     id: &Identity,
     dry_run: bool,
-) -> Option<Report> {
-    startup::check(
+) -> Option<Outcome> {
+    let (outcome, pid) = startup::check_isolated(
         sc.startup_mode(),
         sc.repair_mode(),
         dirs,
         id,
         dry_run,
         sc.check_timeout(),
-    )
+    )?;
+    if let Some(pid) = pid {
+        let mut generation: c_int = 0;
+        // SAFETY: plain MPM queries and registration with a pid of our own child; the MPM
+        // reaps registered processes without logging them as lost children.
+        unsafe {
+            ffi::ap_mpm_query(ffi::AP_MPMQ_GENERATION as c_int, &mut generation);
+            ffi::ap_register_extra_mpm_process(pid, generation);
+        }
+    }
+    Some(outcome)
 }
 
-fn emit(sink: Sink, report: &Report) {
+fn emit(sink: Sink, report: &Outcome) {
     for line in &report.lines {
         write(sink, line);
     }
@@ -154,7 +166,7 @@ pub fn post_config(s: Server<'_>, pconf: Pool<'_>) -> c_int {
             return FAILED;
         }
     }
-    let startup = report.as_ref().map(|r| (&r.audit, r.repairs));
+    let startup = report.and_then(|r| r.seed);
     if let Some(monitor) = super::monitor::start(
         s.raw().cast_mut(),
         pconf.raw(),

@@ -22,7 +22,7 @@ entry! {
         [entry "the dirguard-status handler", instead "the request gets 500",
          log Sink::Request(r), fallback ffi::HTTP_INTERNAL_SERVER_ERROR as c_int]
     {
-        // SAFETY: the live request of this hook.
+        // SAFETY: the live request of this hook (S6).
         let Some(r) = (unsafe { Request::from_raw(r) }) else {
             return ffi::DECLINED;
         };

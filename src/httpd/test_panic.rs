@@ -30,7 +30,7 @@ mod enabled {
              instead "the request is declined and served as if the module were absent",
              log Sink::Request(r), fallback ffi::DECLINED]
         {
-            // SAFETY: the live request of this hook.
+            // SAFETY: the live request of this hook (S6).
             let Some(r) = (unsafe { Request::from_raw(r) }) else {
                 return ffi::DECLINED;
             };
@@ -53,7 +53,8 @@ mod enabled {
     }
 
     pub fn register() {
-        // SAFETY: hook registration during module load.
+        // SAFETY: hook registration during module load, with a function of the hook's
+        // signature.
         unsafe {
             ffi::ap_hook_fixups(
                 Some(fixups),
