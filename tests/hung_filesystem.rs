@@ -272,13 +272,15 @@ fn a_hung_filesystem_never_stalls_requests_restarts_or_configtest() {
             .is_some_and(|l| l.contains("1 not answering")),
         "{summary:?}"
     );
-    // A second graceful knows the stall already: no new wait in the parent.
+    // Every graceful with the filesystem still hung completes within one deadline (the check
+    // runs in a process of its own, whose stalls end with it).
     let t = Instant::now();
     a.graceful();
     println!(
         "second graceful with the filesystem hung: {:?}",
         t.elapsed()
     );
+    assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
     let again = serve(&a);
     assert_eq!((again.cgi_500, again.static_200), (48, 48), "{again:?}");
     assert_eq!(a.get("/dirguard-status").0, 200);

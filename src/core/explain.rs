@@ -43,6 +43,11 @@ impl ExplainSet {
         }
     }
 
+    /// Whether the default set (`DirGuardExplain 5xx`) holds `status`, without building it.
+    pub fn default_contains(status: i32) -> bool {
+        (500..600).contains(&status)
+    }
+
     pub fn contains(&self, status: i32) -> bool {
         (0..640).contains(&status) && self.bits[status as usize / 64] & (1 << (status % 64)) != 0
     }
@@ -622,6 +627,13 @@ mod tests {
             !set.contains(200) && !set.contains(401) && !set.contains(-1) && !set.contains(1000)
         );
         assert!(ExplainSet::default().contains(503) && !ExplainSet::default().contains(404));
+        for status in [-1, 0, 200, 404, 499, 500, 503, 599, 600, 1000] {
+            assert_eq!(
+                ExplainSet::default_contains(status),
+                ExplainSet::default().contains(status),
+                "{status}"
+            );
+        }
         assert!(!ExplainSet::parse(&["off"]).unwrap().contains(500));
         for bad in [&["6xx"][..], &["200"], &["off", "5xx"], &["40"], &[]] {
             assert!(ExplainSet::parse(bad).is_err(), "{bad:?}");

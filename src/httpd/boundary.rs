@@ -154,6 +154,14 @@ impl<'r> Request<'r> {
         unsafe { module_config(self.rec().per_dir_config) }
     }
 
+    /// The main server of the generation (`ap_server_conf`), which outlives the request.
+    pub fn main_server(self) -> Option<Server<'r>> {
+        // SAFETY: ap_server_conf is set while Apache reads its configuration and only read
+        // afterwards (S8); it is the live main server of the generation serving this request,
+        // which outlives it (S6).
+        unsafe { Server::from_raw(super::log::main_server()) }
+    }
+
     /// The virtual host serving the request.
     pub fn server(self) -> Server<'r> {
         Server {
@@ -236,14 +244,6 @@ impl<'s> Server<'s> {
             raw: s,
             _generation: PhantomData,
         })
-    }
-
-    /// The main server of the generation (`ap_server_conf`), which outlives every request and
-    /// every hook of the generation.
-    pub fn main<'a>() -> Option<Server<'a>> {
-        // SAFETY: ap_server_conf is set while Apache reads its configuration and only read
-        // afterwards (S8); it is the live main server of the running generation (S6).
-        unsafe { Server::from_raw(super::log::main_server()) }
     }
 
     pub fn raw(self) -> *const ffi::server_rec {

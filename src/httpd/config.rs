@@ -72,7 +72,9 @@ pub struct DirConfig {
     parent: *const DirConfig,
     pub on_failure: Option<OnFailure>,
     pub retry_after: Option<u32>,
-    pub explain: Option<ExplainSet>,
+    /// `DirGuardExplain`: the set lives in the configuration pool (a pointer keeps this plain
+    /// node small: a merge copies it); null when not set here or above.
+    explain: *const ExplainSet,
     /// `DirGuardStatusView`: what a status page here shows (never set from .htaccess).
     pub status_view: Option<View>,
 }
@@ -84,7 +86,7 @@ impl Default for DirConfig {
             parent: std::ptr::null(),
             on_failure: None,
             retry_after: None,
-            explain: None,
+            explain: std::ptr::null(),
             status_view: None,
         }
     }
@@ -95,8 +97,15 @@ impl DirConfig {
         !self.has_required()
             && self.on_failure.is_none()
             && self.retry_after.is_none()
-            && self.explain.is_none()
+            && self.explain.is_null()
             && self.status_view.is_none()
+    }
+
+    /// `DirGuardExplain` in effect here (None: not set, which means its default).
+    pub fn explain(&self) -> Option<&ExplainSet> {
+        // SAFETY: null or a set in the configuration pool (or the request's, for .htaccess),
+        // which outlives this configuration (S10).
+        unsafe { self.explain.as_ref() }
     }
 
     /// Whether any requirement is in scope: two pointer tests.
@@ -164,7 +173,11 @@ impl DirConfig {
             parent,
             on_failure: add.on_failure.or(base.on_failure),
             retry_after: add.retry_after.or(base.retry_after),
-            explain: add.explain.or(base.explain),
+            explain: if add.explain.is_null() {
+                base.explain
+            } else {
+                add.explain
+            },
             status_view: add.status_view.or(base.status_view),
         };
         pool.alloc_plain(merged)
@@ -328,7 +341,12 @@ entry! {
         };
         directive(
             cmd,
-            || spec::parse_require(&args, base, origin),
+            || {
+                // Never from .htaccess, not even through `AllowOverrideList DirGuardRequire`: a
+                // declaration is the server's, counted in its shared list (S9).
+                not_in_htaccess(cmd)?;
+                spec::parse_require(&args, base, origin)
+            },
             |mut required| {
                 // SAFETY: cmd is live while the directive is processed (S6).
                 required.scope = unsafe { scope_of(cmd) };
@@ -380,6 +398,18 @@ fn global_only(cmd: *mut ffi::cmd_parms) -> Result<(), String> {
     }
     // SAFETY: non-null, NUL-terminated.
     Err(String::from_utf8_lossy(unsafe { std::ffi::CStr::from_ptr(err) }.to_bytes()).into_owned())
+}
+
+/// Refuses a directive in an .htaccess file (Apache's own wording), whatever `AllowOverrideList`
+/// says.
+fn not_in_htaccess(cmd: *mut ffi::cmd_parms) -> Result<(), String> {
+    // SAFETY: Apache passes a live cmd_parms; the returned text is a static or pool string (S6).
+    let err = unsafe { ffi::ap_check_cmd_context(cmd, ffi::NOT_IN_HTACCESS) };
+    if err.is_null() {
+        return Ok(());
+    }
+    // SAFETY: non-null, NUL-terminated.
+    Err(String::from_utf8_lossy(unsafe { CStr::from_ptr(err) }.to_bytes()).into_owned())
 }
 
 /// The main server's configuration while its directives are read.
@@ -511,7 +541,11 @@ entry! {
                     .collect();
                 ExplainSet::parse(&args.iter().map(String::as_str).collect::<Vec<_>>())
             },
-            |v| with_dir(mconfig, |dc| dc.explain = Some(v)),
+            |v| {
+                // SAFETY: the pool is live while the directive is processed (S6).
+                let set: *const ExplainSet = unsafe { Pool::from_raw((*cmd).pool) }.alloc_plain(v);
+                with_dir(mconfig, |dc| dc.explain = set)
+            },
         )
     }
 }
@@ -528,15 +562,7 @@ entry! {
                 // The table already keeps it out of .htaccess (no OR_* bit), but an
                 // `AllowOverrideList DirGuardStatusView` would let it in: the full view is the server
                 // administrator's to grant, never a customer's.
-                // SAFETY: Apache passes a live cmd_parms (S6); the returned text is a static or
-                // pool string.
-                let err = unsafe { ffi::ap_check_cmd_context(cmd, ffi::NOT_IN_HTACCESS) };
-                if !err.is_null() {
-                    // SAFETY: non-null, NUL-terminated.
-                    return Err(
-                        String::from_utf8_lossy(unsafe { CStr::from_ptr(err) }.to_bytes()).into_owned(),
-                    );
-                }
+                not_in_htaccess(cmd)?;
                 View::parse(&string_arg(arg))
             },
             |v| with_dir(mconfig, |dc| dc.status_view = Some(v)),

@@ -182,8 +182,8 @@ entry! {
         let _records = super::log::scope(Sink::Server(s));
         // SAFETY: the live main server of the generation (S6).
         match unsafe { Server::from_raw(s) } {
-            // SAFETY: the generation's live configuration pool (S6); what post_config stores in
-            // it is dropped before the DSO is unloaded (S1), the shared region with it (S2).
+            // SAFETY: the generation's live configuration pool (S6); what post_config stores
+            // there is dropped before the DSO is unloaded (S1), the shared region included (S2).
             Some(s) => super::startup::post_config(s, unsafe { boundary::Pool::from_raw(pconf) }),
             None => ffi::OK as c_int,
         }

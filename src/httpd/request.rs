@@ -4,10 +4,10 @@
 //! a fresh check, under storm control, and leaves the cause in `r->notes` as `dirguard-cause`.
 //! A healthy request costs a few loads and compares; it never touches the filesystem.
 
-use super::boundary::{entry, Request, Server};
+use super::boundary::{entry, Request};
 use super::config::DirConfig;
 use super::log::{self, Sink};
-use crate::core::explain::{diagnose_bounded, retry_after_s, OnFailure, EXPLAIN_WAIT};
+use crate::core::explain::{diagnose_bounded, retry_after_s, ExplainSet, OnFailure, EXPLAIN_WAIT};
 use crate::core::identity::Identity;
 use crate::core::messages::{Severity, Tag};
 use crate::core::monitor::{unix_now, Monitor};
@@ -30,8 +30,8 @@ const NOTE_ANSWERED: &std::ffi::CStr = c"dirguard-answered";
 
 /// The live monitor of this generation, held by the main server's configuration, which outlives
 /// every request (`'r`).
-fn monitor<'r>() -> Option<&'r Monitor> {
-    Server::main()?.config()?.monitor.get().map(|m| m.as_ref())
+fn monitor(r: Request<'_>) -> Option<&Monitor> {
+    r.main_server()?.config()?.monitor.get().map(|m| m.as_ref())
 }
 
 /// What a line says about request `r` answered with `status`. Apache's request log id (`%L`) is
@@ -67,7 +67,7 @@ entry! {
         if dc.on_failure != Some(OnFailure::Unavailable) || !dc.has_required() {
             return ffi::DECLINED;
         }
-        let Some(monitor) = monitor() else {
+        let Some(monitor) = monitor(r) else {
             return ffi::DECLINED;
         };
         let shared = monitor.shared();
@@ -144,11 +144,12 @@ entry! {
         let last = r.last();
         let status = last.status();
         let dc = last.dir_config();
-        if !dc
-            .and_then(|d| d.explain)
-            .unwrap_or_default()
-            .contains(status)
-        {
+        // The default set (5xx) is a range test: nothing is built per request.
+        let explained = match dc.and_then(DirConfig::explain) {
+            Some(set) => set.contains(status),
+            None => ExplainSet::default_contains(status),
+        };
+        if !explained {
             return ffi::DECLINED;
         }
         if last.has_note(NOTE_ANSWERED) || r.has_note(NOTE_ANSWERED) {
@@ -163,7 +164,7 @@ fn explain(orig: Request<'_>, last: Request<'_>, status: c_int, dc: Option<&DirC
     // The core's records of this explanation go to this request's error log (its vhost's,
     // at its LogLevel), not the main server's.
     let _records = log::scope(Sink::Request(last.raw()));
-    let monitor = monitor();
+    let monitor = monitor(last);
     let own_identity;
     let id: &Identity = match monitor {
         Some(m) => m.identity(),

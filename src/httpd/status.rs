@@ -36,7 +36,7 @@ entry! {
         let Some(format) = format_of(r.args()) else {
             return ffi::HTTP_BAD_REQUEST as c_int;
         };
-        let main = Server::main();
+        let main = r.main_server();
         let main_config = main.and_then(Server::config);
         let monitor = main_config.and_then(|sc| sc.monitor.get());
         let snapshot = monitor.and_then(|m| m.shared().snapshot().map(|s| (m, s)));

@@ -6,8 +6,8 @@
 #
 # Usage: callgrind.sh MPM SCENARIO
 #   SCENARIO: static | static-503 | explained-500 | plain-500, or a configuration shape for a
-#   static request: shape-server | shape-directory | shape-nested | shape-vhost | shape-htaccess |
-#   shape-sections (see shape_config below). "without" is the same configuration without the
+#   static request: shape-server | shape-live | shape-directory | shape-nested | shape-vhost |
+#   shape-htaccess | shape-sections (see shape_config below). "without" is the same configuration without the
 #   module's lines, so a shape's sections and .htaccess cost the same on both sides.
 # Prints: "<per-request Ir with module> <per-request Ir without>".
 set -euo pipefail
@@ -37,6 +37,8 @@ shape_config() {
   echo "DG DirGuardExplain 5xx"
   case "$1" in
     server) req ;;
+    live)  # as server, with live audits on (DirGuardInterval's default): a watchdog thread per child
+      echo "DG DirGuardInterval 5"; req ;;
     directory) echo "<Directory $work/htdocs>"; req; echo "</Directory>" ;;
     nested)  # Debian's stock apache2.conf sections, then the site's
       printf '<Directory />\n  Options FollowSymLinks\n  AllowOverride None\n  Require all denied\n</Directory>\n'
