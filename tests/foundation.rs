@@ -261,3 +261,21 @@ fn a_panic_in_the_audit_of_one_directory_leaves_the_others_audited() {
     );
     a.assert_no_child_crash_in_module();
 }
+
+/// `apache2 -M` (and `-S`, `-t -D DUMP_…`) only print the configuration; tools run them (certbot
+/// reads `-t -D DUMP_MODULES`). No check runs there, so a failing directory under
+/// `DirGuardStartup fail` does not make them fail.
+#[test]
+fn configuration_dumps_run_no_check_and_never_fail() {
+    let mut a = Apache::new("dump");
+    let gone = a.path("htdocs/gone");
+    a.config(&format!(
+        "DirGuardStartup fail\nDirGuardRequire {} access=rw",
+        gone.display()
+    ));
+    let out = a.modules();
+    assert!(out.contains("dirguard_module (shared)"), "{out}");
+    assert!(!out.contains("DG01101") && !out.contains("DG01121"), "{out}");
+    let (ok, text) = a.configtest();
+    assert!(!ok && text.contains("DG01121"), "a real configtest still refuses: {text}");
+}

@@ -64,6 +64,7 @@ pub fn run(limit: Duration, job: impl FnOnce() -> Vec<u8>) -> Forked {
     }
     if pid == 0 {
         drop(read_end);
+        detach_from_parent(write_end.as_raw_fd());
         let bytes = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
         let code = match bytes {
             Ok(bytes) => {
@@ -134,13 +135,14 @@ pub fn run(limit: Duration, job: impl FnOnce() -> Vec<u8>) -> Forked {
             break; // EOF: the child closed its end (finished, or died)
         }
         got.extend_from_slice(&buf[..n as usize]);
+        // The whole answer is here: done, without waiting for EOF. A worker the child abandoned
+        // in an uninterruptible call keeps the pipe's write end open after the child's `_exit`.
+        if complete(&got) {
+            break;
+        }
     }
     let pid_left = reap(pid, Duration::from_millis(500));
-    let framed = got.len() >= 8 && {
-        let len = u64::from_le_bytes(got[..8].try_into().unwrap_or([0; 8]));
-        got.len() as u64 - 8 == len
-    };
-    if !framed {
+    if !complete(&got) {
         return Forked::Lost {
             why: "the checking process ended without an answer".to_owned(),
             pid: pid_left,
@@ -149,6 +151,51 @@ pub fn run(limit: Duration, job: impl FnOnce() -> Vec<u8>) -> Forked {
     Forked::Done {
         bytes: got.split_off(8),
         pid: pid_left,
+    }
+}
+
+/// Whether `got` holds a whole framed answer (8-byte length, then that many bytes).
+fn complete(got: &[u8]) -> bool {
+    got.len() >= 8 && {
+        let len = u64::from_le_bytes(got[..8].try_into().unwrap_or([0; 8]));
+        got.len() as u64 - 8 == len
+    }
+}
+
+/// In the forked child: let go of what it inherited from Apache's parent that it must not keep.
+/// Every descriptor but the standard ones and the answer's pipe is closed (the listening
+/// sockets above all: a child stuck in a dead filesystem must not keep a port bound across a
+/// stop and start), and the signals Apache handles get their default action back, so that the
+/// MPM's SIGTERM ends it.
+fn detach_from_parent(keep: i32) {
+    for sig in [
+        libc::SIGTERM,
+        libc::SIGHUP,
+        libc::SIGINT,
+        libc::SIGUSR1,
+        libc::SIGWINCH,
+        libc::SIGPIPE,
+    ] {
+        // SAFETY: restoring a default disposition in this single-threaded child.
+        unsafe { libc::signal(sig, libc::SIG_DFL) };
+    }
+    let keep = keep as libc::c_uint;
+    // SAFETY: close_range on descriptor ranges of this child only; `keep` stays open.
+    unsafe {
+        if keep > 3 {
+            libc::syscall(
+                libc::SYS_close_range,
+                3 as libc::c_uint,
+                keep - 1,
+                0 as libc::c_uint,
+            );
+        }
+        libc::syscall(
+            libc::SYS_close_range,
+            keep + 1,
+            libc::c_uint::MAX,
+            0 as libc::c_uint,
+        );
     }
 }
 
@@ -200,6 +247,27 @@ mod tests {
             Forked::Done { bytes, .. } => assert_eq!(bytes, b"hello"),
             other => panic!("{other:?}"),
         }
+    }
+
+    /// A worker the child abandoned in an uninterruptible call keeps the pipe open after the
+    /// child's exit; a grandchild holding it does the same here.
+    #[test]
+    fn a_complete_answer_is_taken_without_waiting_for_the_pipe_to_close() {
+        let t = Instant::now();
+        let r = run(Duration::from_secs(20), || {
+            // SAFETY: a test grandchild that only sleeps and exits.
+            if unsafe { libc::fork() } == 0 {
+                std::thread::sleep(Duration::from_secs(5));
+                // SAFETY: ends the grandchild.
+                unsafe { libc::_exit(0) };
+            }
+            b"done".to_vec()
+        });
+        assert!(
+            matches!(&r, Forked::Done { bytes, .. } if bytes == b"done"),
+            "{r:?}"
+        );
+        assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
     }
 
     #[test]

@@ -245,6 +245,18 @@ impl Monitor {
         }
     }
 
+    /// How long an auditor holds the lease at most: an audit may wait `DirGuardCheckTimeout` on
+    /// every directory (each on a different filesystem that stops answering), so never less
+    /// than that, plus a margin; at least `LEASE_HOLD_MS`.
+    fn lease_hold_ms(&self) -> u64 {
+        let worst = self.check_timeout.saturating_mul(
+            u32::try_from(self.dirs.len())
+                .unwrap_or(u32::MAX)
+                .saturating_add(1),
+        );
+        millis(worst + Duration::from_secs(10)).max(LEASE_HOLD_MS)
+    }
+
     /// Called by every child on each watchdog tick: audits when the interval has passed and no
     /// other child got there first (the shared lease); otherwise returns at once with nothing.
     pub fn run_due(&self) -> Vec<Line> {
@@ -256,26 +268,31 @@ impl Monitor {
             .unwrap_or_else(|| u64::from(std::process::id()));
         let Some(token) = self
             .shared
-            .try_lease_audit(start_ms, LEASE_HOLD_MS, me, grace_ms)
+            .try_lease_audit(start_ms, self.lease_hold_ms(), me, grace_ms)
         else {
             log::trace!(target: TRACE3, "pid {me}: no audit due, or another child holds the lease");
             return Vec::new();
         };
         log::debug!("pid {me}: audit lease taken (token {token})");
         // The lease moves on to the next due time however this audit ends, a panic included.
+        // Only while this lease is still the current one: a holder whose audit outlasted the
+        // hold must not move its successor's lease.
         struct Release<'a> {
             shared: &'a SharedState,
+            token: u64,
             next_ms: u64,
         }
         impl Drop for Release<'_> {
             fn drop(&mut self) {
                 let end_ms = unix_now().as_millis() as u64;
                 // Keep the cadence from the start of this audit; never schedule in the past.
-                self.shared.release_audit(self.next_ms.max(end_ms));
+                self.shared
+                    .release_audit_fenced(self.token, self.next_ms.max(end_ms));
             }
         }
         let _release = Release {
             shared: &self.shared,
+            token,
             next_ms: start_ms.saturating_add(millis(self.interval.as_duration())),
         };
         self.audit(Some(token))

@@ -321,6 +321,25 @@ impl SharedState {
             .store(next_due_ms, Ordering::Release);
     }
 
+    /// Ends the lease `token` holds: the next audit is due at `next_due_ms`. A holder whose lease
+    /// was taken over meanwhile (its audit outlasted the hold) changes nothing: the successor's
+    /// lease stands.
+    pub fn release_audit_fenced(&self, token: u64, next_due_ms: u64) -> bool {
+        let h = self.header();
+        loop {
+            let current = h.audit_lease_ms.load(Ordering::Acquire);
+            if h.lease_token.load(Ordering::Acquire) != token {
+                return false;
+            }
+            if h.audit_lease_ms
+                .compare_exchange(current, next_due_ms, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+            {
+                return true;
+            }
+        }
+    }
+
     /// The number of audits published so far (a child compares it with its own count to learn
     /// whether another child has audited since).
     pub fn audits_total(&self) -> u64 {
@@ -402,10 +421,15 @@ impl SharedState {
         totals: &Totals,
     ) -> bool {
         let h = self.header();
+        let start = std::time::Instant::now();
         let seq = loop {
             let seq = h.seq.load(Ordering::Acquire);
             if seq % 2 == 1 {
-                // Another writer is copying (a few microseconds); never two at once.
+                // Another writer is copying (a few microseconds); never two at once. One that
+                // stays odd for a second died mid-copy: give up this round rather than spin.
+                if start.elapsed() > std::time::Duration::from_secs(1) {
+                    return false;
+                }
                 std::thread::yield_now();
                 continue;
             }
@@ -754,6 +778,26 @@ mod tests {
         let (_, records) = s.snapshot().expect("the sequence is even: readable");
         assert_eq!(records[0].what, "fresh view");
         assert_eq!(s.record(0).unwrap().what, "fresh view");
+    }
+
+    #[test]
+    fn a_holder_whose_lease_was_taken_over_does_not_move_it() {
+        let mut mem = region(1);
+        // SAFETY: the Vec is large enough and outlives the view.
+        let s = unsafe { SharedState::init(mem.as_mut_ptr().cast(), 1, Interval::from_secs(1)) };
+        s.release_audit(0);
+        let old = s.try_lease_audit(10, 100, 7, 0).unwrap();
+        let new = s.try_lease_audit(200, 100_000, 8, 0).unwrap();
+        assert!(
+            !s.release_audit_fenced(old, 300),
+            "the stale holder changes nothing"
+        );
+        assert!(
+            s.try_lease_audit(400, 100, 9, 0).is_none(),
+            "8 still holds it"
+        );
+        assert!(s.release_audit_fenced(new, 500));
+        assert!(s.try_lease_audit(500, 100, 8, 0).is_some());
     }
 
     #[test]

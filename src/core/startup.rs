@@ -213,10 +213,13 @@ pub fn check_isolated(
     if mode == StartupMode::Off || dirs.is_empty() {
         return None;
     }
+    // Every directory may wait a deadline in the audit, and with repair on in repair too.
+    let rounds = if repair.policy().is_some() { 2 } else { 1 };
     let limit = deadline
         .saturating_mul(
             u32::try_from(dirs.len())
                 .unwrap_or(u32::MAX)
+                .saturating_mul(rounds)
                 .saturating_add(1),
         )
         .min(Duration::from_secs(600))

@@ -33,7 +33,13 @@ fn first_pass() -> bool {
 }
 
 fn configtest() -> bool {
-    query(ffi::AP_SQ_RUN_MODE) != ffi::AP_SQ_RM_NORMAL as c_int
+    query(ffi::AP_SQ_RUN_MODE) == ffi::AP_SQ_RM_CONFIG_TEST as c_int
+}
+
+/// `apache2 -S`, `-M`, `-t -D DUMP_…`: Apache only prints its configuration; tools run these
+/// (certbot reads `-t -D DUMP_MODULES`), so no check and no refusal.
+fn config_dump() -> bool {
+    query(ffi::AP_SQ_RUN_MODE) == ffi::AP_SQ_RM_CONFIG_DUMP as c_int
 }
 
 /// Every declaration of every server (main first, then virtual hosts in config order), each
@@ -120,6 +126,9 @@ pub fn check_config(s: Server<'_>) -> c_int {
     let Some(sc) = s.config() else {
         return OK;
     };
+    if config_dump() {
+        return OK;
+    }
     let test = configtest();
     if !sc.startup_mode().checks_in_first_pass(test) {
         return OK;
