@@ -275,7 +275,13 @@ fn configuration_dumps_run_no_check_and_never_fail() {
     ));
     let out = a.modules();
     assert!(out.contains("dirguard_module (shared)"), "{out}");
-    assert!(!out.contains("DG01101") && !out.contains("DG01121"), "{out}");
+    assert!(
+        !out.contains("DG01101") && !out.contains("DG01121"),
+        "{out}"
+    );
     let (ok, text) = a.configtest();
-    assert!(!ok && text.contains("DG01121"), "a real configtest still refuses: {text}");
+    assert!(
+        !ok && text.contains("DG01121"),
+        "a real configtest still refuses: {text}"
+    );
 }
