@@ -26,20 +26,8 @@ entry! {
 /// request's). Cleanups registered after LoadModule run before mod_so unloads this DSO (pool
 /// cleanups run last-registered first), so `drop_value` is still mapped (S1).
 pub unsafe fn alloc<T>(pool: *mut ffi::apr_pool_t, value: T) -> *mut T {
-    const {
-        assert!(
-            std::mem::align_of::<T>() <= 8,
-            "apr_palloc aligns to 8 bytes"
-        )
-    };
-    // SAFETY: the caller guarantees a live pool; apr_palloc aborts on OOM rather than returning
-    // null (apr's abort function), and returns memory aligned to 8.
-    let ptr = unsafe { ffi::apr_palloc(pool, std::mem::size_of::<T>().max(1)) }.cast::<T>();
-    if ptr.is_null() {
-        std::alloc::handle_alloc_error(std::alloc::Layout::new::<T>());
-    }
-    // SAFETY: fresh, aligned, large enough.
-    unsafe { ptr.write(value) };
+    // SAFETY: the caller guarantees a live pool.
+    let ptr = unsafe { place(pool, value) };
     // SAFETY: registers a cleanup with a function of the right signature for `ptr`, still
     // mapped when the pool runs it (S1).
     unsafe {
@@ -59,13 +47,23 @@ pub unsafe fn alloc<T>(pool: *mut ffi::apr_pool_t, value: T) -> *mut T {
 /// # Safety
 /// `pool` must be a live APR pool.
 pub unsafe fn alloc_plain<T: Copy>(pool: *mut ffi::apr_pool_t, value: T) -> *mut T {
+    // SAFETY: the caller guarantees a live pool.
+    unsafe { place(pool, value) }
+}
+
+/// Moves `value` into fresh memory of `pool` (no cleanup).
+///
+/// # Safety
+/// `pool` must be a live APR pool.
+unsafe fn place<T>(pool: *mut ffi::apr_pool_t, value: T) -> *mut T {
     const {
         assert!(
             std::mem::align_of::<T>() <= 8,
             "apr_palloc aligns to 8 bytes"
         )
     };
-    // SAFETY: as in `alloc`.
+    // SAFETY: the caller guarantees a live pool; apr_palloc aborts on OOM rather than returning
+    // null (apr's abort function), and returns memory aligned to 8.
     let ptr = unsafe { ffi::apr_palloc(pool, std::mem::size_of::<T>().max(1)) }.cast::<T>();
     if ptr.is_null() {
         std::alloc::handle_alloc_error(std::alloc::Layout::new::<T>());

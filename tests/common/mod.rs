@@ -431,27 +431,16 @@ impl Apache {
 
     /// One HTTP/1.0 GET: (status, headers and body).
     pub fn get(&self, path: &str) -> (u16, String) {
-        let mut s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
-        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").unwrap();
-        let mut resp = String::new();
-        let _ = s.read_to_string(&mut resp);
-        let status = resp
-            .split_whitespace()
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(0);
-        (status, resp)
+        http(
+            self.port,
+            &format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n"),
+        )
     }
 
     /// GET returning (status, body).
     pub fn get_body(&self, path: &str) -> (u16, String) {
         let (status, resp) = self.get(path);
-        let body = resp
-            .split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_owned())
-            .unwrap_or_default();
-        (status, body)
+        (status, body_of(&resp))
     }
 
     /// The parent's open descriptors, shared mappings and resident memory (KiB).
@@ -769,26 +758,35 @@ impl Drop for Tmpfs {
 impl Apache {
     /// One raw HTTP/1.0 request (ending in an empty line): (status, headers and body).
     pub fn send(&self, request: &str) -> (u16, String) {
-        let mut s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
-        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        s.write_all(request.as_bytes()).unwrap();
-        let mut resp = String::new();
-        let _ = s.read_to_string(&mut resp);
-        let status = resp
-            .split_whitespace()
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(0);
-        (status, resp)
+        http(self.port, request)
     }
 
     /// GET with this Host header (a name-based virtual host): (status, body).
     pub fn get_host(&self, host: &str, path: &str) -> (u16, String) {
         let (status, resp) = self.send(&format!("GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n"));
-        let body = resp
-            .split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_owned())
-            .unwrap_or_default();
-        (status, body)
+        (status, body_of(&resp))
     }
+}
+
+/// One raw HTTP/1.0 request to 127.0.0.1:`port` (ending in an empty line): (status, headers and
+/// body); status 0 when nothing answered within 10 s.
+pub fn http(port: u16, request: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(request.as_bytes()).unwrap();
+    let mut resp = String::new();
+    let _ = s.read_to_string(&mut resp);
+    let status = resp
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, resp)
+}
+
+/// The body of a whole response.
+pub fn body_of(resp: &str) -> String {
+    resp.split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default()
 }
