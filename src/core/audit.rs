@@ -2,8 +2,7 @@
 //! pass took. Startup, the live monitor and configtest all audit the same way.
 
 use super::bounded::{self, Outcome, Progress};
-use super::evaluator::FsStats;
-use super::evaluator::{AclCache, Evaluation, Evaluator, Memo};
+use super::evaluator::{AclCache, Evaluation, Evaluator, FsStats, Memo};
 use super::fault::Fault;
 use super::identity::Identity;
 use super::records::{quoted, Lazy, Millis};
@@ -38,38 +37,6 @@ struct WorkerState {
 }
 
 impl Audit {
-    pub fn run(dirs: &[&RequiredDir], id: &Identity) -> Audit {
-        Audit::run_with(dirs, Evaluator::new(id))
-    }
-
-    /// An audit that reuses ACLs of unchanged inodes from earlier audits (the live monitor).
-    pub fn run_cached(dirs: &[&RequiredDir], id: &Identity, cache: &mut AclCache) -> Audit {
-        Audit::run_with(dirs, Evaluator::with_acl_cache(id, cache))
-    }
-
-    fn run_with(dirs: &[&RequiredDir], mut evaluator: Evaluator<'_>) -> Audit {
-        let start = Instant::now();
-        let mut findings = Vec::new();
-        let mut stats = Vec::with_capacity(dirs.len());
-        for (index, dir) in dirs.iter().enumerate() {
-            let evaluation = evaluator.evaluate_full(dir);
-            findings.extend(
-                evaluation
-                    .faults
-                    .into_iter()
-                    .map(|fault| Finding { index, fault }),
-            );
-            stats.push(evaluation.fs);
-        }
-        Audit {
-            checked: dirs.len(),
-            findings,
-            stats,
-            unknown: Vec::new(),
-            elapsed: start.elapsed(),
-        }
-    }
-
     /// The audit every caller in Apache makes: on worker threads, each directory given at most
     /// `deadline` (`DirGuardCheckTimeout`), so a filesystem that does not answer costs one
     /// deadline once and then nothing while it stays hung (`core::bounded`). Its directories get
@@ -257,7 +224,9 @@ mod tests {
         };
         let bad = mk(base.clone(), Some(0o1));
         let gone = mk(base.join("gone"), None);
-        let audit = Audit::run(&[&ok, &bad, &gone], &id);
+        let dirs = [ok, bad, gone].map(Arc::new);
+        let (audit, _) =
+            Audit::run_bounded(&dirs, &id, Duration::from_secs(5), AclCache::default());
         assert_eq!(audit.checked, 3);
         assert_eq!(audit.findings.len(), 3);
         assert_eq!(audit.failing(), 2);

@@ -159,7 +159,8 @@ impl Stalls {
             .map(|e| e.stall.clone())
     }
 
-    /// Every live stall of this process.
+    /// Every live stall of this process (tests).
+    #[cfg(test)]
     pub fn live(&self) -> Vec<Stall> {
         let me = std::process::id();
         let mut entries = lock(&self.entries);
@@ -390,14 +391,12 @@ where
             out.extend(todo.drain(..).map(|i| (i, Outcome::Unknown)));
             break;
         }
-        let mut received = 0usize;
-        let mut stalled_at: Option<usize> = None;
+        let mut stalled = false;
         loop {
             let (item, started, _) = progress.current();
             let wait = (started + deadline).saturating_duration_since(Instant::now());
             match rx.recv_timeout(wait) {
                 Ok(Msg::Item(i, r)) => {
-                    received += 1;
                     out.push((i, r.map_or(Outcome::Unknown, Outcome::Done)));
                 }
                 Ok(Msg::Done(st)) => {
@@ -450,7 +449,7 @@ where
                         })
                     );
                     out.push((now_item, Outcome::NotAnswering(stall)));
-                    stalled_at = Some(now_item);
+                    stalled = true;
                     break;
                 }
             }
@@ -460,9 +459,8 @@ where
         let done: std::collections::HashSet<usize> = out.iter().map(|(i, _)| *i).collect();
         let rest: Vec<usize> = todo.iter().copied().filter(|i| !done.contains(i)).collect();
         todo.clear();
-        if stalled_at.is_none() {
+        if !stalled {
             // The worker ended (or vanished) without reaching these: nothing is known of them.
-            let _ = received;
             out.extend(rest.into_iter().map(|i| (i, Outcome::Unknown)));
             break;
         }

@@ -466,7 +466,12 @@ mod tests {
         // SAFETY: the Vec is large enough, aligned to 8 and kept in the fixture.
         let shared =
             unsafe { SharedState::init(mem.as_mut_ptr().cast(), 1, Interval::from_secs(5)) };
-        let audit = Audit::run(&[dir.as_ref()], &id);
+        let (audit, _) = Audit::run_bounded(
+            std::slice::from_ref(&dir),
+            &id,
+            Duration::from_secs(5),
+            AclCache::default(),
+        );
         let seed = Seed::of(std::slice::from_ref(&dir), &id, &audit, 0);
         let monitor = Monitor::new(
             vec![dir],
