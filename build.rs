@@ -137,6 +137,8 @@ fn allowlist(b: bindgen::Builder) -> bindgen::Builder {
         "ap_unixd_config",
         "ap_server_conf",
         "ap_server_root",
+        // The parsed configuration: sections around a requirement, how PHP runs (core::wiring).
+        "ap_conftree",
         "MODULE_MAGIC_NUMBER_MAJOR",
         "MODULE_MAGIC_NUMBER_MINOR",
         "MODULE_MAGIC_COOKIE",

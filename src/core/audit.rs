@@ -53,8 +53,16 @@ impl Audit {
         let (worker_dirs, worker_id) = (shared.clone(), id.clone());
         let check: bounded::Check<WorkerState, Evaluation> =
             Arc::new(move |st: &mut WorkerState, progress: &Progress, i: usize| {
-                let memo = std::mem::take(&mut st.memo);
-                let mut evaluator = Evaluator::with_acl_cache(&worker_id, &mut st.cache)
+                // A requirement checked for its application's own identity gets an evaluator
+                // of its own: what the audit learnt about ancestors is for the server's User.
+                let dir_id = worker_dirs[i].checked_for(&worker_id);
+                let own_identity = !dir_id.same_credentials(&worker_id);
+                let memo = if own_identity {
+                    Memo::default()
+                } else {
+                    std::mem::take(&mut st.memo)
+                };
+                let mut evaluator = Evaluator::with_acl_cache(dir_id, &mut st.cache)
                     .with_progress(progress)
                     .with_memo(memo);
                 #[cfg(feature = "test-panic")]
@@ -68,7 +76,10 @@ impl Audit {
                 }
                 let started = log::log_enabled!(log::Level::Debug).then(Instant::now);
                 let evaluation = evaluator.evaluate_full(&worker_dirs[i]);
-                st.memo = evaluator.into_memo();
+                let memo = evaluator.into_memo();
+                if !own_identity {
+                    st.memo = memo;
+                }
                 if let Some(started) = started {
                     log::debug!(
                         "{}: checked in {}: {}",

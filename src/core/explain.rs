@@ -111,6 +111,63 @@ impl OnFailure {
     }
 }
 
+/// `DirGuardSafeMethods`: the methods that only read. While a required directory with
+/// `access=rw` is failing, `DirGuardOnFailure 503` lets these through (readers keep the site)
+/// and answers 503 to every other method (the uploads, edits and deletions that need the
+/// directory); a failing requirement with `access=r` or `none` answers 503 to every method.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SafeMethods(Vec<Vec<u8>>);
+
+/// RFC 9110's safe methods Apache serves, and WebDAV's PROPFIND (it reads properties).
+pub const DEFAULT_SAFE_METHODS: [&str; 5] = ["GET", "HEAD", "OPTIONS", "TRACE", "PROPFIND"];
+
+impl SafeMethods {
+    /// `DirGuardSafeMethods METHOD…` or `none` (every method needs what is failing). Method
+    /// names are case-sensitive HTTP tokens, as Apache compares them.
+    pub fn parse(args: &[&str]) -> Result<SafeMethods, String> {
+        if args.is_empty() {
+            return Err("DirGuardSafeMethods: name at least one method (or none)".into());
+        }
+        if args.len() == 1 && args[0].eq_ignore_ascii_case("none") {
+            return Ok(SafeMethods(Vec::new()));
+        }
+        let token = |a: &str| {
+            !a.is_empty()
+                && a.len() <= 64
+                && a.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+        };
+        let mut methods = Vec::new();
+        for a in args {
+            if !token(a) || a.eq_ignore_ascii_case("none") {
+                return Err(format!(
+                    "DirGuardSafeMethods: '{}' is not an HTTP method name (a token such as GET or PROPFIND), or none alone",
+                    super::text::shown(a.as_bytes())
+                ));
+            }
+            if !methods.iter().any(|m: &Vec<u8>| m == a.as_bytes()) {
+                methods.push(a.as_bytes().to_vec());
+            }
+        }
+        Ok(SafeMethods(methods))
+    }
+
+    /// Whether `method` only reads, with this set, or the default one when `set` is None.
+    pub fn contains(set: Option<&SafeMethods>, method: &[u8]) -> bool {
+        match set {
+            Some(s) => s.0.iter().any(|m| m == method),
+            None => DEFAULT_SAFE_METHODS.iter().any(|m| m.as_bytes() == method),
+        }
+    }
+}
+
+/// Whether a failing requirement of `access` makes `DirGuardOnFailure 503` answer a request
+/// with `method`: a directory the application writes into is needed by the methods that
+/// write; one it reads is needed by every request.
+pub fn gates(access: super::spec::Access, method: &[u8], safe: Option<&SafeMethods>) -> bool {
+    access != super::spec::Access::ReadWrite || !SafeMethods::contains(safe, method)
+}
+
 /// The `Retry-After` of a `DirGuardOnFailure 503` answer without `DirGuardRetryAfter`.
 pub const DEFAULT_RETRY_AFTER_S: u32 = 30;
 
@@ -286,7 +343,7 @@ impl Cause {
                     "probable cause: {subject} {} {}; for {}; fix: {}",
                     quote_path(file.as_os_str()),
                     fault.what(&d),
-                    id.describe(),
+                    id.whose(),
                     fault.fix(&d, id)
                 )
             }
@@ -297,7 +354,7 @@ impl Cause {
                 super::identity::group_name_of(own.gid).unwrap_or_else(|| format!("#{}", own.gid)),
                 own.mode,
                 if *has_acl { ", with an ACL" } else { "" },
-                id.describe(),
+                id.whose(),
                 grant_command(file, id, verdict, *has_acl, *named, *wanted)
             ),
             Cause::FileNotAnswering { file, stall } => format!(
@@ -307,7 +364,7 @@ impl Cause {
                     stall: stall.clone()
                 }
                 .what(&synthetic(file)),
-                id.describe(),
+                id.whose(),
                 Fault::NotAnswering {
                     stall: stall.clone()
                 }
@@ -315,7 +372,7 @@ impl Cause {
             ),
             Cause::Nothing => format!(
                 "no filesystem cause found (the required directories in scope pass their checks and the requested file's path is usable by {}); see the other lines with this log id",
-                id.describe()
+                id.whose()
             ),
         }
     }
@@ -532,7 +589,17 @@ fn diagnose_with(
             if only_containing && !contains_file(dir) {
                 return None;
             }
-            let fault = evaluator.evaluate(dir).into_iter().next()?;
+            // A requirement of an application with its own identity is checked for it.
+            let dir_id = dir.checked_for(id);
+            let fault = if dir_id.same_credentials(id) {
+                evaluator.evaluate(dir).into_iter().next()?
+            } else {
+                let mut own = Evaluator::new(dir_id);
+                if let Some(p) = progress {
+                    own = own.with_progress(p);
+                }
+                own.evaluate(dir).into_iter().next()?
+            };
             Some(Cause::Required { dir: i, fault })
         })
     };
@@ -616,6 +683,28 @@ fn diagnose_file(evaluator: &mut Evaluator, file: &Path, id: &Identity) -> Cause
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_failing_writable_directory_gates_only_the_methods_that_write() {
+        use crate::core::spec::Access;
+        for m in ["POST", "PUT", "PATCH", "DELETE", "MKCOL", "MOVE", "get"] {
+            assert!(gates(Access::ReadWrite, m.as_bytes(), None), "{m}");
+        }
+        for m in DEFAULT_SAFE_METHODS {
+            assert!(!gates(Access::ReadWrite, m.as_bytes(), None), "{m}");
+            assert!(gates(Access::Read, m.as_bytes(), None), "{m}");
+            assert!(gates(Access::None, m.as_bytes(), None), "{m}");
+        }
+        let only_get = SafeMethods::parse(&["GET", "GET"]).unwrap();
+        assert!(!gates(Access::ReadWrite, b"GET", Some(&only_get)));
+        assert!(gates(Access::ReadWrite, b"HEAD", Some(&only_get)));
+        let none = SafeMethods::parse(&["none"]).unwrap();
+        assert!(gates(Access::ReadWrite, b"GET", Some(&none)));
+        assert!(SafeMethods::parse(&[]).is_err());
+        let bad = SafeMethods::parse(&["GET", "PO ST"]).unwrap_err();
+        assert!(bad.contains("'PO ST' is not an HTTP method name"), "{bad}");
+        assert!(SafeMethods::parse(&["none", "GET"]).is_err());
+    }
+
     use super::*;
     use std::os::unix::fs::PermissionsExt;
 

@@ -244,6 +244,7 @@ type Who = (u32, Option<String>);
 /// the server User/Group, else root:root; widened to the server user only when the result would
 /// otherwise deny the declared access. Mode defaults to 0755.
 pub fn creation_target(dir: &RequiredDir, id: &Identity) -> CreationTarget {
+    let id = dir.checked_for(id);
     let mode = dir.mode.unwrap_or(0o755);
     let user = (id.uid, Some(id.user.clone()));
     let group = (id.gid, Some(id.group.clone()));
@@ -466,6 +467,7 @@ impl Fault {
     /// (a full disk), what to do instead. Every command is a [`ShellCommand`], so what Apache
     /// writes into its log is the command itself, pasteable whatever bytes the path holds.
     pub fn fix(&self, dir: &RequiredDir, id: &Identity) -> String {
+        let id = dir.checked_for(id);
         let p = dir.path.as_path();
         let name = |who: &Option<super::spec::Principal>| {
             who.as_ref().map_or("?", |w| w.name.as_str()).to_owned()
@@ -547,13 +549,14 @@ impl Fault {
         }
     }
 
-    /// The whole log line after the tag: path, what is wrong, for whom, where declared, fix.
+    /// The whole log line after the tag: path, what is wrong, for whom (the identity checked
+    /// and where it came from), where declared, fix.
     pub fn render(&self, dir: &RequiredDir, id: &Identity) -> String {
         format!(
             "required directory {} {}; for {}; declared at {}; fix: {}",
             quote_path(dir.path.as_os_str()),
             self.what(dir),
-            id.describe(),
+            dir.checked_for(id).whose(),
             dir.origin,
             self.fix(dir, id)
         )
@@ -706,9 +709,35 @@ mod tests {
         assert_eq!(
             f.render(&d, &Identity::www_data()),
             "required directory '/var/www/html/wp-content/uploads' is missing (No such file or directory); \
-             for User www-data (uid 33), Group www-data (gid 33); declared at /etc/apache2/sites-enabled/wp.conf:12; \
+             for User www-data (uid 33), Group www-data (gid 33), the server's User and Group; declared at /etc/apache2/sites-enabled/wp.conf:12; \
              fix: install -d -m 0755 -o www-data -g www-data '/var/www/html/wp-content/uploads'"
         );
+    }
+
+    #[test]
+    fn a_requirement_of_an_application_with_its_own_user_is_checked_and_fixed_for_it() {
+        let d = dir("/srv/wp/wp-content/uploads", Access::ReadWrite);
+        let pool = Identity {
+            uid: 998,
+            gid: 997,
+            groups: vec![997],
+            user: "wpapp".into(),
+            group: "wpapp".into(),
+            origin: "PHP-FPM pool 'wp' (/etc/php/8.2/fpm/pool.d/wp.conf:4)".into(),
+        };
+        let _ = d.who.set(std::sync::Arc::new(pool));
+        let f = Fault::Missing {
+            first_missing: d.path.clone(),
+            errno: libc::ENOENT,
+        };
+        assert_eq!(
+            f.render(&d, &Identity::www_data()),
+            "required directory '/srv/wp/wp-content/uploads' is missing (No such file or directory); \
+             for User wpapp (uid 998), Group wpapp (gid 997), PHP-FPM pool 'wp' (/etc/php/8.2/fpm/pool.d/wp.conf:4); \
+             declared at /etc/apache2/sites-enabled/wp.conf:12; \
+             fix: install -d -m 0755 -o wpapp -g wpapp '/srv/wp/wp-content/uploads'"
+        );
+        assert_eq!(creation_target(&d, &Identity::www_data()).uid, 998);
     }
 
     #[test]

@@ -4,6 +4,9 @@
 use super::text::escape_log;
 use std::ffi::{CStr, CString};
 
+/// The origin of the server's own identity.
+pub const SERVER_USER: &str = "the server's User and Group";
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Identity {
     pub uid: u32,
@@ -12,6 +15,9 @@ pub struct Identity {
     pub groups: Vec<u32>,
     pub user: String,
     pub group: String,
+    /// Where this identity comes from, as lines say it ("the server's User and Group", "PHP-FPM
+    /// pool 'wp' (…)").
+    pub origin: String,
 }
 
 impl Identity {
@@ -34,6 +40,7 @@ impl Identity {
             groups,
             group: group_name_of(gid).unwrap_or_else(|| format!("#{gid}")),
             user,
+            origin: SERVER_USER.to_owned(),
         };
         log::debug!(
             "{} from the server's User and Group (User {}); groups {:?}: the primary group, then the user's groups in the group database (what initgroups gives the children)",
@@ -46,6 +53,41 @@ impl Identity {
             id.groups
         );
         id
+    }
+
+    /// An application's own identity (`DirGuardUser`, `SuexecUserGroup`, `AssignUserID`, a
+    /// PHP-FPM pool's `user`/`group`): the user with `gid` as primary group and the user's
+    /// groups in the group database, which is what suEXEC, mpm-itk and php-fpm give the process
+    /// (`initgroups`). `origin` says where it was found.
+    pub fn for_application(user: &str, uid: u32, gid: u32, origin: String) -> Identity {
+        let mut groups = vec![gid];
+        if let Ok(cname) = CString::new(user) {
+            groups.extend(supplementary_groups(&cname, gid));
+        }
+        dedup_keep_first(&mut groups);
+        Identity {
+            uid,
+            gid,
+            groups,
+            user: user.to_owned(),
+            group: group_name_of(gid).unwrap_or_else(|| format!("#{gid}")),
+            origin,
+        }
+    }
+
+    /// Whether two identities get the same answers from the kernel (their origins aside).
+    pub fn same_credentials(&self, other: &Identity) -> bool {
+        self.uid == other.uid && self.gid == other.gid && self.groups == other.groups
+    }
+
+    /// "User dgwp (uid 998), Group dgwp (gid 998), from PHP-FPM pool 'wp' (…)": whose access
+    /// was checked and where that identity came from.
+    pub fn whose(&self) -> String {
+        format!(
+            "{}, {}",
+            self.describe(),
+            escape_log(self.origin.as_bytes())
+        )
     }
 
     /// The identity of this process (Apache started unprivileged).
@@ -72,6 +114,7 @@ impl Identity {
             groups,
             user: user_name_of(uid).unwrap_or_else(|| format!("#{uid}")),
             group: group_name_of(gid).unwrap_or_else(|| format!("#{gid}")),
+            origin: "the running user (Apache not started as root)".to_owned(),
         };
         log::debug!(
             "{} from this process's own credentials (Apache not started as root); groups {:?} from getgroups",
@@ -99,6 +142,7 @@ impl Identity {
             groups: vec![33],
             user: "www-data".into(),
             group: "www-data".into(),
+            origin: SERVER_USER.to_owned(),
         }
     }
 

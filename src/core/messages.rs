@@ -69,6 +69,10 @@ pub const PANIC_DETAIL: Tag = Tag(2);
 pub const IDENTITY: Tag = Tag(4);
 pub const UNPRIVILEGED: Tag = Tag(5);
 pub const IDENTITY_UNKNOWN: Tag = Tag(6);
+/// A requirement checked for its application's own identity, and where that came from.
+pub const APP_IDENTITY: Tag = Tag(8);
+/// How the application runs was found, but not as whom (no pool file, an unknown user).
+pub const APP_IDENTITY_UNKNOWN: Tag = Tag(9);
 /// What Apache shows (with file and line) for a directive whose handler hit an internal error;
 /// the panic itself is logged as DG00002.
 pub const DIRECTIVE_INTERNAL_ERROR: &std::ffi::CStr =

@@ -9,7 +9,7 @@ use super::shared::{DirRecord, SharedState, Storm};
 use super::spec::RequiredDir;
 use super::text::{format_utc, quote_path};
 use std::ffi::OsStr;
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
 /// How many bytes of a request's method, URI, handler or log id a line shows.
 const MAX_FIELD: usize = 512;
@@ -17,11 +17,18 @@ const MAX_FIELD: usize = 512;
 /// What Apache says about a request, as the glue found it (`None`: the field was null).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RequestFacts<'r> {
+    /// The request line as the client sent it (`r->the_request`, "POST /wp-json/wp/v2/media
+    /// HTTP/1.1"): what the access log's `%r` shows.
+    pub received: Option<&'r [u8]>,
+    /// The URI of the request as received, decoded (`r->uri` of the first request).
+    pub first_uri: Option<&'r [u8]>,
+    /// The final request of the internal-redirect chain: its method and URI (the internal
+    /// target after a rewrite or an ErrorDocument), handler and file.
     pub method: Option<&'r [u8]>,
     pub uri: Option<&'r [u8]>,
     pub handler: Option<&'r [u8]>,
     pub filename: Option<&'r [u8]>,
-    /// Apache's request log id (`%L`), so the line can be matched with the request's others.
+    /// Apache's request log id (`%L`), the same as the access log shows for the request.
     pub log_id: Option<&'r [u8]>,
     /// The final status the line is about.
     pub status: i32,
@@ -33,23 +40,102 @@ fn field(value: Option<&[u8]>) -> String {
     String::from_utf8_lossy(&bytes[..bytes.len().min(MAX_FIELD)]).into_owned()
 }
 
-impl RequestFacts<'_> {
-    /// "500 for POST /cgi-bin/upload.cgi (handler cgi-script, file '…'), log id …"
+impl<'r> RequestFacts<'r> {
+    /// The method and URI as the client sent them, from the request line; the final
+    /// request's when there is no line (a request Apache could not read).
+    pub fn client(&self) -> (Option<&'r [u8]>, Option<&'r [u8]>) {
+        let Some(line) = self.received.filter(|l| !l.is_empty()) else {
+            return (self.method, self.uri);
+        };
+        let mut words = line.split(|b| *b == b' ').filter(|w| !w.is_empty());
+        match (words.next(), words.next()) {
+            (Some(method), Some(uri)) => (Some(method), Some(uri)),
+            _ => (self.method, self.uri),
+        }
+    }
+
+    /// Whether the final request is not the one received (a rewrite, an ErrorDocument).
+    fn redirected(&self) -> bool {
+        let (method, _) = self.client();
+        self.first_uri.is_some() && (self.first_uri != self.uri || method != self.method)
+    }
+
+    /// "500 for POST /wp-json/wp/v2/media (internally POST /index.php; handler proxy-server,
+    /// script '/srv/wp/index.php'), log id …": the request as the client sent it (the access
+    /// log's `%r`), the internal target when it differs, the handler, and the file the handler
+    /// serves: for a script passed to a FastCGI server, the script's path (SCRIPT_FILENAME).
     pub fn describe(&self) -> String {
+        let (method, uri) = self.client();
+        let internal = if self.redirected() {
+            format!("internally {} {}; ", field(self.method), field(self.uri))
+        } else {
+            String::new()
+        };
         let file = match self.filename {
-            Some(f) => quote_path(OsStr::from_bytes(f)),
-            None => "-".into(),
+            Some(f) => match fcgi_script(f) {
+                Some(script) => format!("script {}", quote_path(script.as_os_str())),
+                None => format!("file {}", quote_path(OsStr::from_bytes(f))),
+            },
+            None => "file -".into(),
         };
         format!(
-            "{} for {} {} (handler {}, file {}), log id {}",
+            "{} for {} {} ({internal}handler {}, {file}), log id {}",
             self.status,
-            field(self.method),
-            field(self.uri),
+            field(method),
+            field(uri),
             field(self.handler),
-            file,
             field(self.log_id)
         )
     }
+}
+
+/// The script a FastCGI server is given (its SCRIPT_FILENAME) when Apache passes the request
+/// through mod_proxy_fcgi: `r->filename` is then `proxy:fcgi://HOST[:PORT]/PATH` (ProxyPass,
+/// ProxyPassMatch, `SetHandler proxy:…`), possibly still with the `unix:SOCKET|` part in front,
+/// and percent-encoded. None for anything else (a file Apache serves itself, a CGI, mod_php).
+pub fn fcgi_script(filename: &[u8]) -> Option<std::path::PathBuf> {
+    let rest = filename.strip_prefix(b"proxy:")?;
+    let rest = if rest.len() >= 5 && rest[..5].eq_ignore_ascii_case(b"unix:") {
+        &rest[rest.iter().position(|b| *b == b'|')? + 1..]
+    } else {
+        rest
+    };
+    if rest.len() < 7 || !rest[..7].eq_ignore_ascii_case(b"fcgi://") {
+        return None;
+    }
+    let after_host = &rest[7..];
+    let path = &after_host[after_host.iter().position(|b| *b == b'/')?..];
+    let path = match path.iter().position(|b| *b == b'?') {
+        Some(q) => &path[..q],
+        None => path,
+    };
+    let decoded = percent_decode(path);
+    // php-fpm is given the path as it stands; a NUL cannot be part of one.
+    if decoded.contains(&0) {
+        return None;
+    }
+    Some(std::path::PathBuf::from(std::ffi::OsString::from_vec(
+        decoded,
+    )))
+}
+
+/// `%XX` decoded; anything else (a stray `%`) kept as it is.
+fn percent_decode(s: &[u8]) -> Vec<u8> {
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let mut out = Vec::with_capacity(s.len());
+    let mut i = 0;
+    while i < s.len() {
+        if s[i] == b'%' && i + 2 < s.len() {
+            if let (Some(h), Some(l)) = (hex(s[i + 1]), hex(s[i + 2])) {
+                out.push(h << 4 | l);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(s[i]);
+        i += 1;
+    }
+    out
 }
 
 /// The DG01502/DG01503 text: the request, then the cause (`Cause::render`) and what the audits
@@ -149,11 +235,12 @@ pub fn repeats_suffix(repeats: u64) -> String {
 
 /// The DG01504 text: the `n`th response with the same cause (`note`) since its full line.
 pub fn repeat_text(facts: &RequestFacts<'_>, note: &str, n: u64) -> String {
+    let (method, uri) = facts.client();
     format!(
         "{} for {} {}, log id {}: same cause as explained in full within the last second ({note}); {n} repeat{} since that line (storm control: one full line per cause per second; exact counts on the status page)",
         facts.status,
-        field(facts.method),
-        field(facts.uri),
+        field(method),
+        field(uri),
         field(facts.log_id),
         if n == 1 { "" } else { "s" }
     )
@@ -196,6 +283,8 @@ mod tests {
 
     fn facts(status: i32) -> RequestFacts<'static> {
         RequestFacts {
+            received: Some(b"POST /cgi-bin/upload.cgi HTTP/1.1"),
+            first_uri: Some(b"/cgi-bin/upload.cgi"),
             method: Some(b"POST"),
             uri: Some(b"/cgi-bin/upload.cgi"),
             handler: Some(b"cgi-script"),
@@ -218,6 +307,8 @@ mod tests {
         assert_eq!(bare.describe(), "404 for - - (handler -, file -), log id -");
         let long = vec![b'a'; 600];
         let odd = RequestFacts {
+            received: None,
+            first_uri: Some(&long),
             uri: Some(&long),
             filename: Some(b"/srv/it's"),
             ..facts(500)
@@ -238,6 +329,74 @@ mod tests {
             explanation_text(&facts(500), "probable cause: x", " (not checked now)"),
             "500 for POST /cgi-bin/upload.cgi (handler cgi-script, file '/srv/cgi-bin/upload.cgi'), log id yfi9dZK3Mew: probable cause: x (not checked now)"
         );
+    }
+
+    #[test]
+    fn a_rewritten_request_is_named_as_received_with_its_internal_target_and_script() {
+        let wp = RequestFacts {
+            received: Some(b"POST /wp-json/wp/v2/media?x=1 HTTP/1.1"),
+            first_uri: Some(b"/wp-json/wp/v2/media"),
+            method: Some(b"POST"),
+            uri: Some(b"/index.php"),
+            handler: Some(b"proxy-server"),
+            filename: Some(b"proxy:unix:/run/php/wp.sock|fcgi://localhost/srv/wp%20site/index.php"),
+            log_id: Some(b"abc"),
+            status: 500,
+        };
+        assert_eq!(
+            wp.describe(),
+            "500 for POST /wp-json/wp/v2/media?x=1 (internally POST /index.php; handler proxy-server, \
+             script '/srv/wp site/index.php'), log id abc"
+        );
+        assert!(repeat_text(&wp, "n", 2)
+            .starts_with("500 for POST /wp-json/wp/v2/media?x=1, log id abc:"));
+        // Not redirected: no internal part; a request line Apache could not split: the final
+        // request's method and URI.
+        let plain = RequestFacts {
+            uri: Some(b"/wp-json/wp/v2/media"),
+            ..wp
+        };
+        assert!(plain
+            .describe()
+            .starts_with("500 for POST /wp-json/wp/v2/media?x=1 (handler proxy-server,"));
+        let garbled = RequestFacts {
+            received: Some(b"GARBAGE"),
+            ..plain
+        };
+        assert!(garbled
+            .describe()
+            .starts_with("500 for POST /wp-json/wp/v2/media (handler"));
+    }
+
+    #[test]
+    fn the_script_of_a_fastcgi_request_is_read_from_every_form_of_proxy_filename() {
+        let script = |f: &[u8]| fcgi_script(f).map(|p| p.to_string_lossy().into_owned());
+        assert_eq!(
+            script(b"proxy:fcgi://localhost/srv/wp/index.php").as_deref(),
+            Some("/srv/wp/index.php")
+        );
+        assert_eq!(
+            script(b"proxy:fcgi://127.0.0.1:9000/srv/wp/a.php?x=1").as_deref(),
+            Some("/srv/wp/a.php")
+        );
+        assert_eq!(
+            script(b"proxy:unix:/run/php/php8.2-fpm.sock|fcgi://localhost/srv/caf%C3%A9/i.php")
+                .as_deref(),
+            Some("/srv/caf\u{e9}/i.php")
+        );
+        assert_eq!(
+            script(b"proxy:FCGI://[::1]:9000/x.php").as_deref(),
+            Some("/x.php")
+        );
+        assert_eq!(
+            script(b"proxy:fcgi://h/100%/x%zz").as_deref(),
+            Some("/100%/x%zz")
+        );
+        assert_eq!(script(b"proxy:http://backend/x"), None);
+        assert_eq!(script(b"proxy:fcgi://localhost"), None);
+        assert_eq!(script(b"proxy:fcgi://h/a%00b"), None);
+        assert_eq!(script(b"/srv/wp/index.php"), None);
+        assert_eq!(script(b"proxy:unix:/sock"), None);
     }
 
     fn uploads() -> RequiredDir {
@@ -269,6 +428,8 @@ mod tests {
             retry_after_s: 30,
         };
         let get = RequestFacts {
+            received: Some(b"GET / HTTP/1.1"),
+            first_uri: Some(b"/"),
             method: Some(b"GET"),
             uri: Some(b"/"),
             handler: None,

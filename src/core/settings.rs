@@ -152,6 +152,47 @@ impl Interval {
     }
 }
 
+/// `DirGuardUser USER [GROUP]`: both must exist (by name or `#id`), so a typo is a
+/// configuration error and not a check made for nobody.
+pub fn check_user_group(user: &str, group: Option<&str>) -> Result<(), String> {
+    let shown = |s: &str| super::text::shown(s.as_bytes());
+    let numeric = |s: &str| {
+        s.strip_prefix('#')
+            .is_some_and(|n| n.parse::<u32>().is_ok())
+    };
+    if user.is_empty() || !(numeric(user) || super::identity::user_by_name(user).is_some()) {
+        return Err(format!(
+            "DirGuardUser: '{}' is not a user in the user database (a name, or #UID)",
+            shown(user)
+        ));
+    }
+    if let Some(g) = group {
+        if g.is_empty() || !(numeric(g) || super::identity::group_by_name(g).is_some()) {
+            return Err(format!(
+                "DirGuardUser: '{}' is not a group in the group database (a name, or #GID)",
+                shown(g)
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `DirGuardPhpFpmPools GLOB…`: absolute shell patterns.
+pub fn parse_pool_globs(args: &[String]) -> Result<Vec<String>, String> {
+    if args.is_empty() {
+        return Err("DirGuardPhpFpmPools: name at least one file or pattern (e.g. /etc/php/*/fpm/pool.d/*.conf)".into());
+    }
+    for a in args {
+        if !a.starts_with('/') || a.contains('\0') {
+            return Err(format!(
+                "DirGuardPhpFpmPools: '{}' is not an absolute path or pattern",
+                super::text::shown(a.as_bytes())
+            ));
+        }
+    }
+    Ok(args.to_vec())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

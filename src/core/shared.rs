@@ -8,7 +8,7 @@ use super::fault::CauseLabel;
 use super::settings::Interval;
 use std::sync::atomic::{fence, AtomicU64, Ordering};
 
-const MAGIC: u64 = 0x4447_5348_4d30_3032; // "DGSHM002"
+const MAGIC: u64 = 0x4447_5348_4d30_3033; // "DGSHM003"
 /// Bytes of fault text kept per directory (what is wrong, then the fix).
 pub const TEXT_BYTES: usize = 1024;
 const TEXT_WORDS: usize = TEXT_BYTES / 8;
@@ -61,6 +61,10 @@ struct Header {
     /// only while its token is still the current one, so an auditor whose lease ran out while
     /// it was still auditing (a stalled filesystem call) can never write after its successor.
     lease_token: AtomicU64,
+    /// How many directories are failing as last published: a request that could be answered
+    /// 503 or be explained by a requirement outside its own walk (a script passed to a FastCGI
+    /// server) reads this one counter first, and looks further only when it is not zero.
+    failing: AtomicU64,
 }
 
 #[repr(C)]
@@ -386,6 +390,11 @@ impl SharedState {
         }
     }
 
+    /// Whether any directory is failing: one atomic load, for the per-request path.
+    pub fn any_failing(&self) -> bool {
+        self.header().failing.load(Ordering::Acquire) != 0
+    }
+
     /// The health of directory `i`: one atomic load, for the per-request path.
     pub fn health(&self, i: usize) -> Health {
         if i >= self.count {
@@ -463,6 +472,10 @@ impl SharedState {
             .store(totals.last_audit_unix_us, Ordering::Relaxed);
         h.last_audit_duration_us
             .store(totals.last_audit_duration_us, Ordering::Relaxed);
+        let failing = (0..self.count)
+            .filter(|i| self.health(*i) == Health::Failing)
+            .count();
+        h.failing.store(failing as u64, Ordering::Release);
         h.seq.store(seq.wrapping_add(2), Ordering::Release);
         true
     }
@@ -617,7 +630,9 @@ mod tests {
             last_audit_unix_us: 9,
             last_audit_duration_us: 11,
         };
+        assert!(!s.any_failing());
         s.publish(&[(1, failing("is missing"))], &totals);
+        assert!(s.any_failing());
         assert_eq!(s.record(1), Some(failing("is missing")));
         assert_eq!(s.record(2), None);
         let (t, records) = s.snapshot().unwrap();

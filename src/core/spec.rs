@@ -77,6 +77,15 @@ pub struct RequiredDir {
     /// This requirement's index in the shared state, set once when the generation's monitor is
     /// built; a request reads its health with one atomic load at that index.
     pub slot: std::sync::OnceLock<usize>,
+    /// The configuration node of the `DirGuardRequire` line (its address in Apache's parsed
+    /// configuration tree, 0 when made otherwise): how `core::wiring` finds the sections around
+    /// it.
+    pub node: usize,
+    /// The identity the application in this requirement's scope runs as, when it is not the
+    /// server's User (`DirGuardUser`, `SuexecUserGroup`, `AssignUserID`, a PHP-FPM pool), set
+    /// once per generation by `core::wiring` before any check. Checks, explanations and fixes
+    /// of this requirement are made for it.
+    pub who: std::sync::OnceLock<std::sync::Arc<identity::Identity>>,
 }
 
 impl RequiredDir {
@@ -94,7 +103,15 @@ impl RequiredDir {
             origin,
             scope: "server".to_owned(),
             slot: std::sync::OnceLock::new(),
+            node: 0,
+            who: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Who this requirement is checked for: its application's identity, else `server` (the
+    /// server's User, or the running user).
+    pub fn checked_for<'a>(&'a self, server: &'a identity::Identity) -> &'a identity::Identity {
+        self.who.get().map_or(server, |w| w.as_ref())
     }
 }
 

@@ -62,6 +62,29 @@ pub fn server_user_lines(id: &Identity) -> Vec<Line> {
     lines
 }
 
+/// What the summary adds when some requirements were checked for their application's own
+/// identity (`core::wiring`, DG00008 names them).
+fn own_identities(dirs: &[Arc<RequiredDir>], server: &Identity) -> String {
+    let mut users: Vec<&str> = Vec::new();
+    let mut n = 0;
+    for d in dirs {
+        let id = d.checked_for(server);
+        if !id.same_credentials(server) {
+            n += 1;
+            if !users.contains(&id.user.as_str()) {
+                users.push(&id.user);
+            }
+        }
+    }
+    if n == 0 {
+        return String::new();
+    }
+    format!(
+        " ({n} of them for the application's own user: {})",
+        super::text::escape_log(users.join(", ").as_bytes())
+    )
+}
+
 /// DG01121: `DirGuardStartup fail` refuses the start.
 fn refusal_line(audit: &Audit) -> Line {
     let failing = audit.failing();
@@ -436,7 +459,7 @@ pub fn run(
     lines.push(Line {
         severity: Severity::Notice,
         tag: messages::STARTUP_SUMMARY,
-        text: audit.summary(id),
+        text: audit.summary(id) + &own_identities(dirs, id),
     });
     Report {
         lines,

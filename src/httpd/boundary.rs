@@ -133,15 +133,48 @@ impl<'r> Request<'r> {
         self.text(self.rec().filename)
     }
 
-    /// Apache's request log id (`%L`), generated now if nothing asked for it yet, as log.c does.
-    pub fn log_id(self) -> Option<&'r [u8]> {
-        // SAFETY: a live request ('r, S6); generate_log_id writes a string of the request's
-        // pool into the field, which is what server/log.c does.
+    /// The first request of the internal-redirect chain: the one the client sent, which the
+    /// access log describes.
+    pub fn first(self) -> Request<'r> {
+        let mut first = self.raw;
+        // SAFETY: the chain of live requests Apache built for this connection (S6).
         unsafe {
-            if (*self.raw).log_id.is_null() {
-                let mut id: *const c_char = std::ptr::null();
-                ffi::ap_run_generate_log_id((*self.raw).connection, self.raw, &mut id);
-                (*self.raw).log_id = id;
+            while !(*first).prev.is_null() {
+                first = (*first).prev;
+            }
+        }
+        Request {
+            raw: first,
+            _hook: PhantomData,
+        }
+    }
+
+    /// The request line as the client sent it (`%r`).
+    pub fn the_request(self) -> Option<&'r [u8]> {
+        self.text(self.rec().the_request)
+    }
+
+    /// Apache's request log id (`%L`) of this request, which is the one the access log prints
+    /// for the whole internal-redirect chain: mod_log_config reads it from the first request
+    /// (`first`) and never generates one. Generated now if no request of the chain has one yet
+    /// (as server/log.c does), and shared so both requests carry the same id.
+    pub fn log_id_shared_with(self, first: Request<'r>) -> Option<&'r [u8]> {
+        // SAFETY: two live requests of one chain ('r, S6); generate_log_id writes a string of
+        // the request's pool into the field, which is what server/log.c does; both requests
+        // share the connection's pool lifetime at least as long as the hook ('r).
+        unsafe {
+            let (this, first) = (self.raw, first.raw);
+            if (*first).log_id.is_null() {
+                if (*this).log_id.is_null() {
+                    let mut id: *const c_char = std::ptr::null();
+                    ffi::ap_run_generate_log_id((*first).connection, first, &mut id);
+                    (*first).log_id = id;
+                } else {
+                    (*first).log_id = (*this).log_id;
+                }
+            }
+            if (*this).log_id.is_null() {
+                (*this).log_id = (*first).log_id;
             }
         }
         self.text(self.rec().log_id)

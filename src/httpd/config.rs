@@ -4,8 +4,9 @@
 use super::boundary::{entry, Merge, Merged, Pool};
 use super::ffi_util::{cstr_bytes, pool_error};
 use super::log::Sink;
-use crate::core::explain::{parse_retry_after, ExplainSet, OnFailure};
+use crate::core::explain::{parse_retry_after, ExplainSet, OnFailure, SafeMethods};
 use crate::core::monitor::Monitor;
+use crate::core::scope::SectionPath;
 use crate::core::settings::{Interval, RepairMode, StartupMode};
 use crate::core::spec::{self, Base, Origin, RequiredDir};
 use crate::core::status::View;
@@ -28,11 +29,25 @@ pub struct ServerConfig {
     pub interval: Option<Interval>,
     /// `DirGuardCheckTimeout` (main server only).
     pub check_timeout: Option<std::time::Duration>,
+    /// `DirGuardPhpFpmPools` (main server only): where PHP-FPM pool files are read.
+    pub fpm_pools: Option<Vec<String>>,
     /// The live monitor of this generation (main server only), set in post_config.
     pub monitor: OnceLock<Arc<Monitor>>,
     /// The startup report made in the first pass's check_config, handed to that pass's
     /// post_config (same config pool) to be written into the error log.
     pub pending: Mutex<Option<crate::core::startup::Outcome>>,
+    /// The `<Directory>` sections of this server's part of the configuration that hold one of
+    /// this module's directives, in configuration order: a script passed to a FastCGI server
+    /// never walks them, so they are found by its path (`core::scope`).
+    pub sections: Vec<Section>,
+}
+
+/// A `<Directory>` section with this module's directives, and its configuration.
+pub struct Section {
+    pub path: SectionPath,
+    /// The section's own configuration, in the configuration pool, which outlives every
+    /// request of the generation (S10).
+    pub config: *const DirConfig,
 }
 
 impl ServerConfig {
@@ -46,6 +61,16 @@ impl ServerConfig {
 
     pub fn interval(&self) -> Interval {
         self.interval.unwrap_or_default()
+    }
+
+    /// The pool-file globs `DirGuardPhpFpmPools` names, else the distributions' places.
+    pub fn fpm_pools(&self) -> Vec<String> {
+        self.fpm_pools.clone().unwrap_or_else(|| {
+            crate::core::wiring::DEFAULT_POOL_FILES
+                .iter()
+                .map(|s| s.to_string())
+                .collect()
+        })
     }
 
     pub fn check_timeout(&self) -> std::time::Duration {
@@ -77,6 +102,8 @@ pub struct DirConfig {
     explain: *const ExplainSet,
     /// `DirGuardStatusView`: what a status page here shows (never set from .htaccess).
     pub status_view: Option<View>,
+    /// `DirGuardSafeMethods`, in the configuration pool like `explain`; null when not set.
+    safe_methods: *const SafeMethods,
 }
 
 impl Default for DirConfig {
@@ -88,6 +115,7 @@ impl Default for DirConfig {
             retry_after: None,
             explain: std::ptr::null(),
             status_view: None,
+            safe_methods: std::ptr::null(),
         }
     }
 }
@@ -99,6 +127,34 @@ impl DirConfig {
             && self.retry_after.is_none()
             && self.explain.is_null()
             && self.status_view.is_none()
+            && self.safe_methods.is_null()
+    }
+
+    /// `DirGuardSafeMethods` in effect here (None: not set, which means its default).
+    pub fn safe_methods(&self) -> Option<&SafeMethods> {
+        // SAFETY: null or a set in the configuration pool, which outlives this configuration
+        // (S10).
+        unsafe { self.safe_methods.as_ref() }
+    }
+
+    /// This configuration with `sections` merged on top, in order, as if the request had walked
+    /// them (a script passed to a FastCGI server, `core::scope`): one node per merge, in the
+    /// request's pool.
+    pub fn with_sections<'p>(
+        &'p self,
+        pool: Pool<'p>,
+        sections: impl Iterator<Item = &'p DirConfig>,
+    ) -> &'p DirConfig {
+        let mut effective = self;
+        for add in sections {
+            effective = match <DirConfig as Merge>::merge(pool, effective, add) {
+                Merged::Base => effective,
+                Merged::Add => add,
+                Merged::Stored(m) => m,
+                Merged::New(v) => pool.alloc_plain(v),
+            };
+        }
+        effective
     }
 
     /// `DirGuardExplain` in effect here (None: not set, which means its default).
@@ -179,6 +235,11 @@ impl DirConfig {
                 add.explain
             },
             status_view: add.status_view.or(base.status_view),
+            safe_methods: if add.safe_methods.is_null() {
+                base.safe_methods
+            } else {
+                add.safe_methods
+            },
         };
         pool.alloc_plain(merged)
     }
@@ -195,8 +256,18 @@ impl Merge for ServerConfig {
             repair: add.repair.or(base.repair),
             interval: add.interval.or(base.interval),
             check_timeout: add.check_timeout.or(base.check_timeout),
+            fpm_pools: add.fpm_pools.clone().or_else(|| base.fpm_pools.clone()),
             monitor: OnceLock::new(),
             pending: Mutex::new(None),
+            // A virtual host's sections are its own; the main server's apply to every host.
+            sections: add
+                .sections
+                .iter()
+                .map(|s| Section {
+                    path: s.path.clone(),
+                    config: s.config,
+                })
+                .collect(),
         })
     }
 }
@@ -350,6 +421,9 @@ entry! {
             |mut required| {
                 // SAFETY: cmd is live while the directive is processed (S6).
                 required.scope = unsafe { scope_of(cmd) };
+                // The node in Apache's parsed tree, for the sections around it (core::wiring).
+                // SAFETY: as above.
+                required.node = unsafe { (*cmd).directive } as usize;
                 let required = Arc::new(required);
                 // SAFETY: mconfig is this module's DirConfig for the section being read and the
                 // server's entry its ServerConfig (S7); cmd and its pool are live (S6). One
@@ -359,6 +433,7 @@ entry! {
                     if let Some(dir) = mconfig.cast::<DirConfig>().as_mut() {
                         dir.declare(Pool::from_raw((*cmd).pool), required.clone());
                     }
+                    register_section(cmd, mconfig);
                     if let Some(server) = server_config_mut((*cmd).server) {
                         server.declared.push(required);
                     }
@@ -422,10 +497,53 @@ fn with_server(cmd: *mut ffi::cmd_parms, apply: impl FnOnce(&mut ServerConfig)) 
 }
 
 /// A section's configuration while its directives are read.
-fn with_dir(mconfig: *mut c_void, apply: impl FnOnce(&mut DirConfig)) {
+fn with_dir(cmd: *mut ffi::cmd_parms, mconfig: *mut c_void, apply: impl FnOnce(&mut DirConfig)) {
     // SAFETY: see dir_config_mut (S7, S9).
     if let Some(dc) = unsafe { dir_config_mut(mconfig) } {
         apply(dc);
+    }
+    register_section(cmd, mconfig);
+}
+
+/// Records the `<Directory>` section a directive of this module is in, once, with its
+/// configuration, in the server's list of sections (`ServerConfig::sections`). Not from
+/// .htaccess (a request's configuration, not the server's), not for `<Directory ~ regex>`,
+/// `<DirectoryMatch>` or a `<Files>` inside a section (matched by file name, not by
+/// directory).
+fn register_section(cmd: *mut ffi::cmd_parms, mconfig: *mut c_void) {
+    if mconfig.is_null() || not_in_htaccess(cmd).is_err() {
+        return;
+    }
+    // SAFETY: cmd, its directive node and the node's parent are Apache's parsed config tree,
+    // alive while directives are processed (S6); one thread reads the configuration (S9).
+    unsafe {
+        let parent = (*(*cmd).directive).parent;
+        if parent.is_null() {
+            return;
+        }
+        let name = CStr::from_ptr((*parent).directive).to_bytes();
+        let args = cstr_bytes((*parent).args).unwrap_or_default();
+        if !name.eq_ignore_ascii_case(b"<directory") || args.trim_ascii_start().starts_with(b"~") {
+            return;
+        }
+        let Some(path) = cstr_bytes((*cmd).path) else {
+            return;
+        };
+        let Some(server) = server_config_mut((*cmd).server) else {
+            return;
+        };
+        let config = mconfig.cast::<DirConfig>().cast_const();
+        if server
+            .sections
+            .iter()
+            .any(|s| std::ptr::eq(s.config, config))
+        {
+            return;
+        }
+        server.sections.push(Section {
+            path: SectionPath::new(path),
+            config,
+        });
     }
 }
 
@@ -506,7 +624,7 @@ entry! {
         directive(
             cmd,
             || OnFailure::parse(&string_arg(arg)),
-            |v| with_dir(mconfig, |dc| dc.on_failure = Some(v)),
+            |v| with_dir(cmd, mconfig, |dc| dc.on_failure = Some(v)),
         )
     }
 }
@@ -520,7 +638,7 @@ entry! {
         directive(
             cmd,
             || parse_retry_after(&string_arg(arg)),
-            |v| with_dir(mconfig, |dc| dc.retry_after = Some(v)),
+            |v| with_dir(cmd, mconfig, |dc| dc.retry_after = Some(v)),
         )
     }
 }
@@ -544,7 +662,7 @@ entry! {
             |v| {
                 // SAFETY: the pool is live while the directive is processed (S6).
                 let set: *const ExplainSet = unsafe { Pool::from_raw((*cmd).pool) }.alloc_plain(v);
-                with_dir(mconfig, |dc| dc.explain = set)
+                with_dir(cmd, mconfig, |dc| dc.explain = set)
             },
         )
     }
@@ -565,7 +683,75 @@ entry! {
                 not_in_htaccess(cmd)?;
                 View::parse(&string_arg(arg))
             },
-            |v| with_dir(mconfig, |dc| dc.status_view = Some(v)),
+            |v| with_dir(cmd, mconfig, |dc| dc.status_view = Some(v)),
+        )
+    }
+}
+
+entry! {
+    /// `DirGuardSafeMethods METHOD…|none`
+    pub fn cmd_safe_methods(cmd: *mut ffi::cmd_parms, mconfig: *mut c_void, argc: c_int, argv: *const *mut c_char) -> *const c_char
+        [entry "DirGuardSafeMethods", instead "the directive is refused", log Sink::Startup,
+         fallback INTERNAL_ERROR.as_ptr()]
+    {
+        directive(
+            cmd,
+            || {
+                // SAFETY: Apache passes argc NUL-terminated strings in argv, alive for the
+                // directive.
+                let args: Vec<String> = (0..argc.max(0) as usize)
+                    .map(|i| string_arg(unsafe { *argv.add(i) }))
+                    .collect();
+                SafeMethods::parse(&args.iter().map(String::as_str).collect::<Vec<_>>())
+            },
+            |v| {
+                // SAFETY: the pool is live while the directive is processed (S6).
+                let set: *const SafeMethods = unsafe { Pool::from_raw((*cmd).pool) }.alloc(v);
+                with_dir(cmd, mconfig, |dc| dc.safe_methods = set)
+            },
+        )
+    }
+}
+
+entry! {
+    /// `DirGuardUser USER [GROUP]`
+    pub fn cmd_user(cmd: *mut ffi::cmd_parms, _mconfig: *mut c_void, user: *const c_char, group: *const c_char) -> *const c_char
+        [entry "DirGuardUser", instead "the directive is refused", log Sink::Startup,
+         fallback INTERNAL_ERROR.as_ptr()]
+    {
+        directive(
+            cmd,
+            || {
+                // Whose access the checks stand for is the server administrator's to say.
+                not_in_htaccess(cmd)?;
+                let group = (!group.is_null()).then(|| string_arg(group));
+                crate::core::settings::check_user_group(&string_arg(user), group.as_deref())
+            },
+            // Nothing to store: core::wiring reads the directive where it stands in the parsed
+            // configuration, for the requirements of its section and those nested in it.
+            |()| (),
+        )
+    }
+}
+
+entry! {
+    /// `DirGuardPhpFpmPools GLOB…`
+    pub fn cmd_fpm_pools(cmd: *mut ffi::cmd_parms, _mconfig: *mut c_void, argc: c_int, argv: *const *mut c_char) -> *const c_char
+        [entry "DirGuardPhpFpmPools", instead "the directive is refused", log Sink::Startup,
+         fallback INTERNAL_ERROR.as_ptr()]
+    {
+        directive(
+            cmd,
+            || {
+                global_only(cmd)?;
+                // SAFETY: Apache passes argc NUL-terminated strings in argv, alive for the
+                // directive.
+                let args: Vec<String> = (0..argc.max(0) as usize)
+                    .map(|i| string_arg(unsafe { *argv.add(i) }))
+                    .collect();
+                crate::core::settings::parse_pool_globs(&args)
+            },
+            |v| with_server(cmd, |sc| sc.fpm_pools = Some(v)),
         )
     }
 }

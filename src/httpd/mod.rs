@@ -3,6 +3,7 @@
 
 mod boundary;
 mod config;
+mod conftree;
 mod ffi_util;
 mod guard;
 mod log;

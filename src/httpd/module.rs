@@ -10,7 +10,7 @@ use std::ptr;
 
 /// The directive table, terminated by an all-null entry. Apache only reads it.
 #[repr(transparent)]
-struct CommandTable([ffi::command_rec; 10]);
+struct CommandTable([ffi::command_rec; 13]);
 
 // SAFETY: the table is immutable; its raw pointers refer to 'static C string literals and
 // functions, so sharing it between threads is sound.
@@ -105,6 +105,36 @@ static COMMANDS: CommandTable = CommandTable([
         req_override: ANY_SCOPE,
         args_how: ffi::TAKE1,
         errmsg: c"vhost|all: what a dirguard-status page here shows: the serving virtual host's requirements, or every virtual host's (default vhost)".as_ptr(),
+    },
+    ffi::command_rec {
+        name: c"DirGuardSafeMethods".as_ptr(),
+        func: ffi::cmd_func {
+            take_argv: Some(config::cmd_safe_methods),
+        },
+        cmd_data: ptr::null_mut(),
+        req_override: ANY_SCOPE,
+        args_how: ffi::TAKE_ARGV,
+        errmsg: c"METHOD...|none: the methods DirGuardOnFailure 503 lets through while an access=rw requirement fails (default GET HEAD OPTIONS TRACE PROPFIND)".as_ptr(),
+    },
+    ffi::command_rec {
+        name: c"DirGuardUser".as_ptr(),
+        func: ffi::cmd_func {
+            take2: Some(config::cmd_user),
+        },
+        cmd_data: ptr::null_mut(),
+        req_override: ANY_SCOPE,
+        args_how: ffi::TAKE12,
+        errmsg: c"USER [GROUP]: the identity the application in this scope runs as; its requirements are checked for it (default: found from SuexecUserGroup, AssignUserID or the PHP-FPM pool, else the server's User)".as_ptr(),
+    },
+    ffi::command_rec {
+        name: c"DirGuardPhpFpmPools".as_ptr(),
+        func: ffi::cmd_func {
+            take_argv: Some(config::cmd_fpm_pools),
+        },
+        cmd_data: ptr::null_mut(),
+        req_override: SERVER_SCOPE,
+        args_how: ffi::TAKE_ARGV,
+        errmsg: c"GLOB...: where PHP-FPM pool files are read to find the user a pool runs as (default /etc/php/*/fpm/pool.d/*.conf /etc/php-fpm.d/*.conf)".as_ptr(),
     },
     ffi::command_rec {
         name: ptr::null(),

@@ -5,16 +5,19 @@
 //! A healthy request costs a few loads and compares; it never touches the filesystem.
 
 use super::boundary::{entry, Request};
-use super::config::DirConfig;
+use super::config::{DirConfig, Section};
 use super::log::{self, Sink};
-use crate::core::explain::{diagnose_bounded, retry_after_s, ExplainSet, OnFailure, EXPLAIN_WAIT};
+use crate::core::explain::{
+    diagnose_bounded, gates, retry_after_s, ExplainSet, OnFailure, EXPLAIN_WAIT,
+};
 use crate::core::identity::Identity;
 use crate::core::messages::{Severity, Tag};
 use crate::core::monitor::{unix_now, Monitor};
 use crate::core::request::{
-    explanation_text, explanation_without_storm_control, last_known_state, limited_line,
-    RequestFacts, Unavailable,
+    explanation_text, explanation_without_storm_control, fcgi_script, last_known_state,
+    limited_line, RequestFacts, Unavailable,
 };
+use crate::core::scope::{covering, SectionPath};
 use crate::core::shared::{Health, Storm};
 use crate::core::spec::RequiredDir;
 use crate::ffi;
@@ -34,12 +37,17 @@ fn monitor(r: Request<'_>) -> Option<&Monitor> {
     r.main_server()?.config()?.monitor.get().map(|m| m.as_ref())
 }
 
-/// What a line says about request `r` answered with `status`. Apache's request log id (`%L`) is
-/// generated now if nothing asked for it yet, so the line can be matched with the request's
-/// other lines.
+/// What a line says about request `r` (the final one of its internal-redirect chain) answered
+/// with `status`: the request as the client sent it, and `r`'s own target, handler and file.
+/// Apache's request log id (`%L`) is generated now if nothing asked for it yet, and shared with
+/// the first request, whose id the access log prints: the line can be matched with the
+/// request's access log entry and its other error lines.
 fn facts(r: Request<'_>, status: c_int) -> RequestFacts<'_> {
-    let log_id = r.log_id();
+    let first = r.first();
+    let log_id = r.log_id_shared_with(first);
     RequestFacts {
+        received: first.the_request(),
+        first_uri: first.uri(),
         method: r.method(),
         uri: r.uri(),
         handler: r.handler(),
@@ -47,6 +55,48 @@ fn facts(r: Request<'_>, status: c_int) -> RequestFacts<'_> {
         log_id,
         status,
     }
+}
+
+/// Whether `r` was mapped to a proxy (`proxy:…`): such a request skips the directory walk.
+fn is_proxied(r: Request<'_>) -> bool {
+    r.filename().is_some_and(|f| f.starts_with(b"proxy:"))
+}
+
+/// The configuration in effect for `r`. For a script passed to a FastCGI server, which never
+/// walks the `<Directory>` sections, the sections holding the script (`core::scope`) are merged
+/// on top of the request's own configuration, as the walk would have: requirements, 503 rule
+/// and explanations then apply as for mod_php or a CGI. Only asked for when something may need
+/// it (a failing directory, an error status); the merge allocates in the request's pool.
+fn effective_config(r: Request<'_>) -> Option<&DirConfig> {
+    let own = r.dir_config();
+    let Some(script) = r.filename().and_then(fcgi_script) else {
+        return own;
+    };
+    let main = r.main_server().and_then(|s| s.config());
+    let host = r.server().config();
+    let mut all: Vec<&Section> = Vec::new();
+    if let Some(main) = main {
+        all.extend(main.sections.iter());
+    }
+    if let Some(host) = host.filter(|h| !main.is_some_and(|m| std::ptr::eq(*h, m))) {
+        all.extend(host.sections.iter());
+    }
+    let paths: Vec<&SectionPath> = all.iter().map(|s| &s.path).collect();
+    let hits = covering(&paths, script.as_os_str().as_bytes());
+    if hits.is_empty() {
+        return own;
+    }
+    let pool = r.pool();
+    let base: &DirConfig = match own {
+        Some(dc) => dc,
+        None => pool.alloc_plain(DirConfig::default()),
+    };
+    // SAFETY: each section's configuration lives in the configuration pool, which outlives the
+    // request (S10), and is only read once the configuration is read (S4).
+    let sections = hits
+        .into_iter()
+        .filter_map(|i| unsafe { all[i].config.as_ref() });
+    Some(base.with_sections(pool, sections))
 }
 
 entry! {
@@ -61,18 +111,42 @@ entry! {
         if r.is_subrequest() {
             return ffi::DECLINED; // subrequests never answer the client
         }
-        let Some(dc) = r.dir_config() else {
+        if r.filename().is_some_and(|f| f.starts_with(b"redirect:")) {
+            // mod_rewrite in a section or .htaccess: the internal redirect it makes next is
+            // the request that runs, and the one gated (with its own target and script).
             return ffi::DECLINED;
-        };
-        if dc.on_failure != Some(OnFailure::Unavailable) || !dc.has_required() {
+        }
+        // A request that walked its sections has the 503 rule in its configuration; a script
+        // passed to a FastCGI server may find it in the sections that hold the script.
+        let gated = r
+            .dir_config()
+            .is_some_and(|dc| dc.on_failure == Some(OnFailure::Unavailable) && dc.has_required());
+        if !gated && !is_proxied(r) {
             return ffi::DECLINED;
         }
         let Some(monitor) = monitor(r) else {
             return ffi::DECLINED;
         };
         let shared = monitor.shared();
+        if !shared.any_failing() {
+            return ffi::DECLINED;
+        }
+        let Some(dc) = effective_config(r) else {
+            return ffi::DECLINED;
+        };
+        if dc.on_failure != Some(OnFailure::Unavailable) {
+            return ffi::DECLINED;
+        }
+        // A failing directory the application writes into is needed by the methods that
+        // write (DirGuardSafeMethods lets the others through); one it reads, by every request.
+        let method = r.method().unwrap_or_default();
         let failing = dc.each_required(&mut |d| match d.slot.get() {
-            Some(&slot) if shared.health(slot) == Health::Failing => ControlFlow::Break((d, slot)),
+            Some(&slot)
+                if shared.health(slot) == Health::Failing
+                    && gates(d.access, method, dc.safe_methods()) =>
+            {
+                ControlFlow::Break((d, slot))
+            }
             _ => ControlFlow::Continue(()),
         });
         match failing {
@@ -143,7 +217,13 @@ entry! {
         // The final response is the last of the internal-redirect chain.
         let last = r.last();
         let status = last.status();
-        let dc = last.dir_config();
+        // Only an error status can be explained (DirGuardExplain takes 400 to 599): a proxied
+        // script's sections are looked up for those alone.
+        let dc = if status >= 400 && is_proxied(last) {
+            effective_config(last)
+        } else {
+            last.dir_config()
+        };
         // The default set (5xx) is a range test: nothing is built per request.
         let explained = match dc.and_then(DirConfig::explain) {
             Some(set) => set.contains(status),
@@ -176,9 +256,20 @@ fn explain(orig: Request<'_>, last: Request<'_>, status: c_int, dc: Option<&DirC
     let required: Vec<std::sync::Arc<RequiredDir>> =
         dc.map(DirConfig::required).unwrap_or_default();
     let in_scope: Vec<&RequiredDir> = required.iter().map(|a| a.as_ref()).collect();
-    let filename = last
-        .filename()
-        .map(|b| Path::new(OsStr::from_bytes(b)).to_path_buf());
+    // The application in this scope runs as its own identity when one of its requirements
+    // says so: the requested file is checked for it too.
+    let id: &Identity = in_scope
+        .iter()
+        .find_map(|d| d.who.get())
+        .map_or(id, |w| w.as_ref());
+    // The file the handler serves: for a script passed to a FastCGI server, the script.
+    let filename = last.filename().and_then(|f| {
+        if f.starts_with(b"proxy:") {
+            fcgi_script(f)
+        } else {
+            Some(Path::new(OsStr::from_bytes(f)).to_path_buf())
+        }
+    });
     let wait = monitor.map_or(EXPLAIN_WAIT, |m| m.check_timeout().min(EXPLAIN_WAIT));
     let cause = diagnose_bounded(&required, filename.as_deref(), status, id, wait);
     // A directory that does not answer was not checked now: say what the audits last saw.

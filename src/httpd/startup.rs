@@ -16,6 +16,7 @@ use crate::core::identity::Identity;
 use crate::core::messages::Line;
 use crate::core::spec::RequiredDir;
 use crate::core::startup::{self, Outcome};
+use crate::core::wiring;
 use crate::ffi;
 use std::os::raw::c_int;
 use std::sync::Arc;
@@ -56,6 +57,34 @@ fn declared(main: Server<'_>) -> Vec<Arc<RequiredDir>> {
         }
     }
     all
+}
+
+/// Who each requirement is checked for (`core::wiring`), set on the requirements of this
+/// generation before any check; the lines saying so go to `sink` when given.
+fn resolve_identities(sc: &ServerConfig, dirs: &[Arc<RequiredDir>], sink: Option<Sink>) {
+    if dirs.is_empty() {
+        return;
+    }
+    let tree = super::conftree::read();
+    let globs = sc.fpm_pools();
+    // Pool files are read like Apache's own configuration files, before any request, and only
+    // when some directive passes scripts to a FastCGI server.
+    let pools = if wiring::mentions_fastcgi(&tree) {
+        wiring::load_pools(&globs)
+    } else {
+        Vec::new()
+    };
+    let resolutions = wiring::resolve(&tree, dirs, &pools, &globs.join(" "));
+    for (dir, r) in dirs.iter().zip(&resolutions) {
+        if let Some(who) = &r.who {
+            let _ = dir.who.set(Arc::new(who.clone()));
+        }
+    }
+    if let Some(sink) = sink {
+        for line in wiring::lines(dirs, &resolutions) {
+            write(sink, &line);
+        }
+    }
 }
 
 fn write(sink: Sink, line: &Line) {
@@ -134,7 +163,9 @@ pub fn check_config(s: Server<'_>) -> c_int {
         return OK;
     }
     let id = identity(Sink::Startup);
-    let Some(report) = make_report(sc, &declared(s), &id, test) else {
+    let dirs = declared(s);
+    resolve_identities(sc, &dirs, test.then_some(Sink::Startup));
+    let Some(report) = make_report(sc, &dirs, &id, test) else {
         return OK;
     };
     if test || report.refused {
@@ -168,6 +199,7 @@ pub fn post_config(s: Server<'_>, pconf: Pool<'_>) -> c_int {
     }
     let id = identity(sink);
     let dirs = declared(s);
+    resolve_identities(sc, &dirs, Some(sink));
     let report = make_report(sc, &dirs, &id, false);
     if let Some(report) = &report {
         emit(sink, report);
