@@ -69,6 +69,16 @@ const CASES: &[(&str, &str)] = &[
     ("DirGuardRetryAfter 0", "DirGuardRetryAfter: '0' is not a number of seconds from 1 to 86400"),
     ("DirGuardRetryAfter 1e3", "'1e3' is not a number of seconds"),
     ("DirGuardStatusView everything", "DirGuardStatusView: 'everything' is not one of vhost, all"),
+    ("DirGuardSafeMethods", "DirGuardSafeMethods: name at least one method (or none)"),
+    ("DirGuardSafeMethods GET PO/ST", "DirGuardSafeMethods: 'PO/ST' is not an HTTP method name"),
+    ("DirGuardSafeMethods GET none", "'none' is not an HTTP method name (a token such as GET or PROPFIND), or none alone"),
+    // the application's identity
+    ("DirGuardUser no-such-user-dg", "DirGuardUser: 'no-such-user-dg' is not a user in the user database (a name, or #UID)"),
+    ("DirGuardUser root no-such-group-dg", "DirGuardUser: 'no-such-group-dg' is not a group in the group database"),
+    ("DirGuardUser", "DirGuardUser takes 1-2 arguments"),
+    ("DirGuardUser a b c", "DirGuardUser takes 1-2 arguments"),
+    ("DirGuardPhpFpmPools pool.d/*.conf", "DirGuardPhpFpmPools: 'pool.d/*.conf' is not an absolute path or pattern"),
+    ("<VirtualHost 127.0.0.1:1>\nDirGuardPhpFpmPools /etc/x\n</VirtualHost>", "cannot occur within <VirtualHost> section"),
 ];
 
 fn check(config: &str, expected: &str) {

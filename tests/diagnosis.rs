@@ -95,8 +95,14 @@ fn on_failure_503_answers_before_the_application_with_retry_after_and_no_path() 
         .allow("DG01101")
         .allow("DG01501")
         .start();
-    let (status, resp) = a.get("/cgi-bin/upload.cgi");
+    std::fs::write(a.path("htdocs/index.html"), "home").unwrap();
+    common::sh(&format!("chmod 0644 '{}'", a.path("htdocs/index.html").display()));
+    // The upload (a method that writes) needs the failing access=rw directory: 503.
+    let (status, resp) = a.request("POST", "/cgi-bin/upload.cgi");
     assert_eq!(status, 503, "{resp}");
+    // Readers are not turned away: GET and HEAD are safe methods (DirGuardSafeMethods).
+    assert_eq!(a.get_body("/index.html"), (200, "home".to_owned()));
+    assert_eq!(a.request("HEAD", "/index.html").0, 200);
     assert!(resp.contains("Retry-After: 120"), "{resp}");
     assert!(
         !resp.contains(&a.dir.display().to_string()),
@@ -141,7 +147,7 @@ fn internal_redirects_are_explained_once_and_subrequests_never_answer_503() {
              Alias /strict {}/htdocs\n\
              DirGuardRequire {} access=rw\n\
              ErrorDocument 500 /oops.html\n\
-             <Location /strict>\n  DirGuardOnFailure 503\n</Location>",
+             <Location /strict>\n  DirGuardOnFailure 503\n  DirGuardSafeMethods none\n</Location>",
             root.display(),
             uploads.display()
         ))
@@ -156,7 +162,7 @@ fn internal_redirects_are_explained_once_and_subrequests_never_answer_503() {
     // GET / finds its index through a subrequest to /strict/index.html: the subrequest is in
     // the 503 scope but never answers the client.
     assert_eq!(a.get_body("/").0, 200);
-    // Requested directly, /strict/ is answered 503.
+    // Requested directly, /strict/ is answered 503 (no method is safe there).
     assert_eq!(a.get_body("/strict/index.html").0, 503);
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(a.lines_with("DG01502").len(), 1, "{}", a.log());

@@ -761,6 +761,13 @@ impl Apache {
         http(self.port, request)
     }
 
+    /// A request with `method` and an empty body: (status, headers and body).
+    pub fn request(&self, method: &str, path: &str) -> (u16, String) {
+        self.send(&format!(
+            "{method} {path} HTTP/1.0\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n"
+        ))
+    }
+
     /// GET with this Host header (a name-based virtual host): (status, body).
     pub fn get_host(&self, host: &str, path: &str) -> (u16, String) {
         let (status, resp) = self.send(&format!("GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n"));
