@@ -12,9 +12,15 @@ PANIC_MODULE := target/test-panic/release/libmod_dirguard.so
 # for the ACL tests, curl for the demo, real parsers for the status formats (jsonschema,
 # prometheus_client), promtool (package prometheus) for the alert rules, strace for the
 # no-extra-syscall test and the benchmark, valgrind and wrk for the benchmark, bindfs (FUSE) for
-# a filesystem that stops answering.
+# a filesystem that stops answering; a real PHP stack (Debian's WordPress, PHP-FPM, mod_php,
+# MariaDB), each started privately by the tests; suEXEC's wrapper and mpm-itk for checks made
+# as the application's own user. (libapache2-mod-php switches the machine's own Apache to
+# prefork; the tests never use that instance.)
 DEB_PACKAGES := apache2 apache2-dev libclang-dev acl curl gdb python3 python3-jsonschema \
-                python3-prometheus-client prometheus strace valgrind wrk bindfs fuse3
+                python3-prometheus-client prometheus strace valgrind wrk bindfs fuse3 \
+                wordpress wordpress-theme-twentytwentythree php-fpm php-cli libapache2-mod-php php-mysql \
+                php-gd mariadb-server \
+                apache2-suexec-pristine libapache2-mpm-itk
 
 .PHONY: all module panic-module deps test unit integration lint demo install clean bench microbench \
         fuzz fuzz-tools memcheck

@@ -96,7 +96,10 @@ fn on_failure_503_answers_before_the_application_with_retry_after_and_no_path() 
         .allow("DG01501")
         .start();
     std::fs::write(a.path("htdocs/index.html"), "home").unwrap();
-    common::sh(&format!("chmod 0644 '{}'", a.path("htdocs/index.html").display()));
+    common::sh(&format!(
+        "chmod 0644 '{}'",
+        a.path("htdocs/index.html").display()
+    ));
     // The upload (a method that writes) needs the failing access=rw directory: 503.
     let (status, resp) = a.request("POST", "/cgi-bin/upload.cgi");
     assert_eq!(status, 503, "{resp}");

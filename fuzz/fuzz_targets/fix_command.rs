@@ -87,6 +87,7 @@ fuzz_target!(|data: &[u8]| {
         groups: vec![33],
         user: name.clone(),
         group: name.clone(),
+        origin: "the server's User and Group".to_owned(),
     };
     let access = [Access::Read, Access::ReadWrite][(sel >> 1 & 1) as usize];
     let mut dir = RequiredDir::new(

@@ -71,9 +71,15 @@ impl<'r> RequestFacts<'r> {
         } else {
             String::new()
         };
+        // What a FastCGI server is given is a script, whether the file is still a path
+        // (`SetHandler "proxy:…"` before its handler ran) or already `proxy:fcgi://…`.
+        let to_fastcgi = self
+            .handler
+            .is_some_and(|h| h.starts_with(b"proxy:") || h == b"proxy-server");
         let file = match self.filename {
             Some(f) => match fcgi_script(f) {
                 Some(script) => format!("script {}", quote_path(script.as_os_str())),
+                None if to_fastcgi => format!("script {}", quote_path(OsStr::from_bytes(f))),
                 None => format!("file {}", quote_path(OsStr::from_bytes(f))),
             },
             None => "file -".into(),

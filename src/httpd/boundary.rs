@@ -133,6 +133,21 @@ impl<'r> Request<'r> {
         self.text(self.rec().filename)
     }
 
+    /// Whether `r->filename` starts with `prefix`, reading no further than the prefix (no
+    /// strlen over the whole path): for the per-request fast path.
+    pub fn filename_starts_with(self, prefix: &[u8]) -> bool {
+        let p = self.rec().filename;
+        if p.is_null() {
+            return false;
+        }
+        // SAFETY: a NUL-terminated string of the request's pool ('r, S6); reading stops at the
+        // first byte that differs, which is at the latest the terminating NUL.
+        prefix
+            .iter()
+            .enumerate()
+            .all(|(i, b)| unsafe { *p.add(i) } as u8 == *b)
+    }
+
     /// The first request of the internal-redirect chain: the one the client sent, which the
     /// access log describes.
     pub fn first(self) -> Request<'r> {

@@ -59,7 +59,7 @@ fn facts(r: Request<'_>, status: c_int) -> RequestFacts<'_> {
 
 /// Whether `r` was mapped to a proxy (`proxy:…`): such a request skips the directory walk.
 fn is_proxied(r: Request<'_>) -> bool {
-    r.filename().is_some_and(|f| f.starts_with(b"proxy:"))
+    r.filename_starts_with(b"proxy:")
 }
 
 /// The configuration in effect for `r`. For a script passed to a FastCGI server, which never
@@ -69,6 +69,11 @@ fn is_proxied(r: Request<'_>) -> bool {
 /// it (a failing directory, an error status); the merge allocates in the request's pool.
 fn effective_config(r: Request<'_>) -> Option<&DirConfig> {
     let own = r.dir_config();
+    // `SetHandler "proxy:…"`: the request walked its sections before mod_proxy prefixed its
+    // file with the handler; only ProxyPass/ProxyPassMatch (handler proxy-server) skip them.
+    if r.handler().is_some_and(|h| h.starts_with(b"proxy:")) {
+        return own;
+    }
     let Some(script) = r.filename().and_then(fcgi_script) else {
         return own;
     };
@@ -111,11 +116,6 @@ entry! {
         if r.is_subrequest() {
             return ffi::DECLINED; // subrequests never answer the client
         }
-        if r.filename().is_some_and(|f| f.starts_with(b"redirect:")) {
-            // mod_rewrite in a section or .htaccess: the internal redirect it makes next is
-            // the request that runs, and the one gated (with its own target and script).
-            return ffi::DECLINED;
-        }
         // A request that walked its sections has the 503 rule in its configuration; a script
         // passed to a FastCGI server may find it in the sections that hold the script.
         let gated = r
@@ -129,6 +129,11 @@ entry! {
         };
         let shared = monitor.shared();
         if !shared.any_failing() {
+            return ffi::DECLINED;
+        }
+        if r.filename_starts_with(b"redirect:") {
+            // mod_rewrite in a section or .htaccess: the internal redirect it makes next is
+            // the request that runs, and the one gated (with its own target and script).
             return ffi::DECLINED;
         }
         let Some(dc) = effective_config(r) else {

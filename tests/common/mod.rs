@@ -5,6 +5,8 @@
 
 #![allow(dead_code)]
 
+pub mod wordpress;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
@@ -789,6 +791,38 @@ pub fn http(port: u16, request: &str) -> (u16, String) {
         .and_then(|c| c.parse().ok())
         .unwrap_or(0);
     (status, resp)
+}
+
+/// A system user (and its group) the application runs as in a test, created once if this
+/// machine does not have it (no home, no shell).
+pub fn ensure_user(user: &str) {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let exists = Command::new("id")
+        .arg("-u")
+        .arg(user)
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if exists {
+        return;
+    }
+    let out = Command::new("useradd")
+        .args([
+            "--system",
+            "--no-create-home",
+            "--shell",
+            "/usr/sbin/nologin",
+            "--user-group",
+            user,
+        ])
+        .output()
+        .expect("useradd runs");
+    // 9: the name exists (another test binary created it meanwhile).
+    assert!(
+        out.status.success() || out.status.code() == Some(9),
+        "useradd {user}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// The body of a whole response.
