@@ -5,7 +5,7 @@
 use super::bounded::Progress;
 use super::fault::Fault;
 use super::identity::Identity;
-use super::permission::{self, Acl, Ownership, X};
+use super::permission::{self, Acl, Ownership, W, X};
 use super::records::{class_word, quoted, Bits, Errno, Lazy, TRACE2};
 use super::spec::{Access, RequiredDir};
 use std::collections::HashMap;
@@ -360,8 +360,20 @@ impl<'a> Evaluator<'a> {
             Ok(md) => md,
             Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ENOTDIR)) => {
                 faults.extend(self.blocked_ancestor(path, false));
+                let first_missing = self.first_missing(path);
+                if dir.on_demand && faults.is_empty() {
+                    // The application makes it when it needs it: healthy while its user can.
+                    match self.creatable(&first_missing) {
+                        Ok(()) => return Evaluation { faults, fs: None },
+                        Err(Some(fault)) => {
+                            faults.push(fault);
+                            return Evaluation { faults, fs: None };
+                        }
+                        Err(None) => {}
+                    }
+                }
                 faults.push(Fault::Missing {
-                    first_missing: self.first_missing(path),
+                    first_missing,
                     errno: errno_of(&e),
                 });
                 log::debug!(
@@ -604,6 +616,42 @@ impl<'a> Evaluator<'a> {
         mount_point(path)
     }
 
+    /// Whether the identity can create `first_missing` (the highest missing component of a
+    /// directory the application creates on demand): write and search on its parent, the
+    /// nearest existing ancestor. Err(Some(fault)) when it cannot; Err(None) when the parent
+    /// cannot be inspected (the caller reports the directory as missing).
+    fn creatable(&mut self, first_missing: &Path) -> Result<(), Option<Fault>> {
+        let Some(parent) = first_missing.parent() else {
+            return Err(None);
+        };
+        self.enter("stat", parent);
+        let Ok(md) = std::fs::metadata(parent) else {
+            return Err(None);
+        };
+        let own = ownership(&md);
+        let acl = self.acl(parent, &md);
+        let verdict = permission::check(self.id, &own, acl.as_ref(), W | X);
+        log::debug!(
+            "{}: missing; created on demand by the application, which {} (write and search on {}: {} by {})",
+            quoted(first_missing),
+            if verdict.allowed { "can" } else { "cannot" },
+            quoted(parent),
+            if verdict.allowed { "granted" } else { "denied" },
+            class_word(verdict.class)
+        );
+        if verdict.allowed {
+            return Ok(());
+        }
+        Err(Some(Fault::NotCreatable {
+            first_missing: first_missing.to_path_buf(),
+            ancestor: parent.to_path_buf(),
+            named: acl.as_ref().and_then(|a| a.named_user(self.id.uid)),
+            has_acl: acl.is_some(),
+            own,
+            verdict,
+        }))
+    }
+
     pub(crate) fn first_missing(&mut self, path: &Path) -> PathBuf {
         let chain: Vec<&Path> = path.ancestors().collect();
         for p in chain.into_iter().rev() {
@@ -642,6 +690,42 @@ mod tests {
         let id = me();
         let mut ev = Evaluator::new(&id);
         assert_eq!(ev.evaluate(&require(&base, Access::ReadWrite)), vec![]);
+    }
+
+    #[test]
+    fn a_directory_made_on_demand_is_healthy_while_its_user_can_create_it() {
+        let base = scratch("on-demand");
+        std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let content = base.join("wp-content");
+        std::fs::create_dir(&content).unwrap();
+        let www = Identity::www_data();
+        let mut uploads = require(&content.join("uploads"), Access::ReadWrite);
+        uploads.on_demand = true;
+        // wp-content root's, 0755: www-data cannot create uploads; say so.
+        std::fs::set_permissions(&content, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let faults = Evaluator::new(&www).evaluate(&uploads);
+        match faults.as_slice() {
+            [f @ Fault::NotCreatable { ancestor, .. }] => {
+                assert_eq!(ancestor, &content);
+                let text = f.what(&uploads);
+                assert!(
+                    text.starts_with(
+                        "is missing, and the application cannot create it when it needs it: "
+                    ) && text.contains("missing w for the other class"),
+                    "{text}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        // Writable for it: healthy, although missing.
+        std::fs::set_permissions(&content, std::fs::Permissions::from_mode(0o777)).unwrap();
+        assert_eq!(Evaluator::new(&www).evaluate(&uploads), vec![]);
+        // Not made on demand: missing is a fault whatever the parent allows.
+        uploads.on_demand = false;
+        assert!(matches!(
+            Evaluator::new(&www).evaluate(&uploads).as_slice(),
+            [Fault::Missing { .. }]
+        ));
     }
 
     #[test]

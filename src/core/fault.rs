@@ -16,6 +16,16 @@ pub enum Fault {
         first_missing: PathBuf,
         errno: i32,
     },
+    /// Missing, and the application that creates it when it needs it cannot: the nearest
+    /// existing ancestor does not grant its user write and search.
+    NotCreatable {
+        first_missing: PathBuf,
+        ancestor: PathBuf,
+        own: Ownership,
+        has_acl: bool,
+        named: Option<u8>,
+        verdict: Verdict,
+    },
     /// A symlink whose target does not exist.
     DanglingSymlink {
         target: PathBuf,
@@ -361,7 +371,7 @@ pub(crate) fn grant_command(
 impl Fault {
     pub fn kind(&self) -> FaultKind {
         match self {
-            Fault::Missing { .. } => FaultKind::Missing,
+            Fault::Missing { .. } | Fault::NotCreatable { .. } => FaultKind::Missing,
             Fault::DanglingSymlink { .. } => FaultKind::DanglingSymlink,
             Fault::NotADirectory { .. } => FaultKind::NotADirectory,
             Fault::AncestorBlocked { .. } => FaultKind::AncestorBlocked,
@@ -390,6 +400,19 @@ impl Fault {
                 quote_inner(first_missing)
             ),
             Fault::Missing { errno, .. } => format!("is missing ({})", errno_text(*errno)),
+            Fault::NotCreatable { first_missing, ancestor, own, has_acl, verdict, .. } => format!(
+                "is missing{}, and the application cannot create it when it needs it: {} ({}{}) does not grant it write and search (missing {} for the {} class)",
+                if first_missing != &dir.path {
+                    format!(" (already '{}' does not exist)", quote_inner(first_missing))
+                } else {
+                    String::new()
+                },
+                quote_path(ancestor.as_os_str()),
+                describe_ownership(own),
+                if *has_acl { ", with an ACL" } else { "" },
+                permission::letters(verdict.missing),
+                class_name(verdict.class)
+            ),
             Fault::DanglingSymlink { target } => format!(
                 "is a dangling symbolic link (its target {} does not exist)",
                 quote_path(target.as_os_str())
@@ -473,7 +496,9 @@ impl Fault {
             who.as_ref().map_or("?", |w| w.name.as_str()).to_owned()
         };
         match self {
-            Fault::Missing { .. } => install_command(dir, id, p).render(),
+            Fault::Missing { .. } | Fault::NotCreatable { .. } => {
+                install_command(dir, id, p).render()
+            }
             Fault::DanglingSymlink { target } => install_command(dir, id, target).render(),
             Fault::NotADirectory { .. } => {
                 let mut aside = p.as_os_str().to_owned();
@@ -553,11 +578,11 @@ impl Fault {
     /// and where it came from), where declared, fix.
     pub fn render(&self, dir: &RequiredDir, id: &Identity) -> String {
         format!(
-            "required directory {} {}; for {}; declared at {}; fix: {}",
+            "required directory {} {}; for {}; {}; fix: {}",
             quote_path(dir.path.as_os_str()),
             self.what(dir),
             dir.checked_for(id).whose(),
-            dir.origin,
+            dir.provenance(),
             self.fix(dir, id)
         )
     }

@@ -366,11 +366,11 @@ impl Monitor {
                     severity: Severity::Notice,
                     tag: messages::MONITOR_RECOVERED,
                     text: format!(
-                        "RECOVERED: required directory {} passes all its checks again (failing since {}, {} s); declared at {}",
+                        "RECOVERED: required directory {} passes all its checks again (failing since {}, {} s); {}",
                         quote_path(dir.path.as_os_str()),
                         format_utc(before.since_unix_s),
                         now.as_secs().saturating_sub(before.since_unix_s),
-                        dir.origin
+                        dir.provenance()
                     ),
                 });
             }

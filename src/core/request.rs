@@ -216,13 +216,13 @@ impl Unavailable<'_> {
     pub fn text(&self, facts: &RequestFacts<'_>) -> String {
         let r = self.record;
         format!(
-            "{} (DirGuardOnFailure 503, Retry-After {}): required directory {} {} since {}; declared at {}; fix: {}",
+            "{} (DirGuardOnFailure 503, Retry-After {}): required directory {} {} since {}; {}; fix: {}",
             facts.describe(),
             self.retry_after_s,
             quote_path(self.dir.path.as_os_str()),
             if r.what.is_empty() { "is failing" } else { &r.what },
             format_utc(r.since_unix_s),
-            self.dir.origin,
+            self.dir.provenance(),
             r.fix
         )
     }

@@ -60,6 +60,19 @@ impl fmt::Display for Origin {
     }
 }
 
+/// Where a requirement comes from: a `DirGuardRequire` line, a directive of Apache's own whose
+/// directory must be usable (`DocumentRoot`, `DAVLockDB`…), or an application's preset.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub enum Provenance {
+    #[default]
+    Declared,
+    /// Derived from Apache's `directive` at the requirement's origin (file:line).
+    Derived { directive: String },
+    /// An application's documented directory: `app` (its title) detected by `signature` in a
+    /// directory served by the directive at the requirement's origin.
+    Preset { app: String, signature: PathBuf },
+}
+
 /// One declared directory and everything it must satisfy.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RequiredDir {
@@ -86,6 +99,12 @@ pub struct RequiredDir {
     /// once per generation by `core::wiring` before any check. Checks, explanations and fixes
     /// of this requirement are made for it.
     pub who: std::sync::OnceLock<std::sync::Arc<identity::Identity>>,
+    /// Declared, derived from Apache's configuration, or an application's preset.
+    pub provenance: Provenance,
+    /// The application creates the directory itself when it needs it (WordPress's uploads): a
+    /// missing one is healthy while its user can create it (write and search on the nearest
+    /// existing ancestor).
+    pub on_demand: bool,
 }
 
 impl RequiredDir {
@@ -105,6 +124,26 @@ impl RequiredDir {
             slot: std::sync::OnceLock::new(),
             node: 0,
             who: std::sync::OnceLock::new(),
+            provenance: Provenance::Declared,
+            on_demand: false,
+        }
+    }
+
+    /// Where the requirement comes from, as lines say it: "declared at FILE:LINE", "derived
+    /// from DocumentRoot at FILE:LINE", "preset WordPress, detected by '…/wp-login.php' in the
+    /// directory served by DocumentRoot at FILE:LINE".
+    pub fn provenance(&self) -> String {
+        match &self.provenance {
+            Provenance::Declared => format!("declared at {}", self.origin),
+            Provenance::Derived { directive } => {
+                format!("derived from {directive} at {}", self.origin)
+            }
+            Provenance::Preset { app, signature } => format!(
+                "preset {} detected by {} (served as configured at {})",
+                super::text::escape_log(app.as_bytes()),
+                super::text::quote_path(signature.as_os_str()),
+                self.origin
+            ),
         }
     }
 

@@ -340,15 +340,16 @@ fn action_line(a: &Action, dir: &RequiredDir, dry_run: bool) -> Line {
             severity: Severity::Notice,
             tag: messages::REPAIR_WOULD,
             text: format!(
-                "configtest: repair would have {}; declared at {}",
-                text, dir.origin
+                "configtest: repair would have {}; {}",
+                text,
+                dir.provenance()
             ),
         }
     } else {
         Line {
             severity: Severity::Notice,
             tag,
-            text: format!("{text}; declared at {}", dir.origin),
+            text: format!("{text}; {}", dir.provenance()),
         }
     }
 }
@@ -381,9 +382,9 @@ fn stop_line(stop: &Stop, dir: &RequiredDir) -> Line {
                 severity: Severity::Warning,
                 tag: messages::REPAIR_REFUSED,
                 text: format!(
-                    "repair of {} refused: {why}; declared at {}",
+                    "repair of {} refused: {why}; {}",
                     quote_path(dir.path.as_os_str()),
-                    dir.origin
+                    dir.provenance()
                 ),
             }
         }
@@ -391,11 +392,11 @@ fn stop_line(stop: &Stop, dir: &RequiredDir) -> Line {
             severity: Severity::Error,
             tag: messages::REPAIR_FAILED,
             text: format!(
-                "repair of {} failed: {call}({}): {}; declared at {}",
+                "repair of {} failed: {call}({}): {}; {}",
                 quote_path(dir.path.as_os_str()),
                 quote_path(path.as_os_str()),
                 errno_text(*errno),
-                dir.origin
+                dir.provenance()
             ),
         },
     }
@@ -431,10 +432,10 @@ pub fn run(
                         severity: Severity::Error,
                         tag: messages::REPAIR_FAILED,
                         text: format!(
-                            "repair of {} did not finish: its filesystem does not answer (no answer within {:.1} s); declared at {}",
+                            "repair of {} did not finish: its filesystem does not answer (no answer within {:.1} s); {}",
                             quote_path(dir.path.as_os_str()),
                             stall.waited.as_secs_f64(),
-                            dir.origin
+                            dir.provenance()
                         ),
                     });
                     continue;

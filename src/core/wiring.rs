@@ -577,9 +577,9 @@ pub fn lines(dirs: &[Arc<RequiredDir>], resolutions: &[Resolution]) -> Vec<Line>
                 severity: Severity::Info,
                 tag: messages::APP_IDENTITY,
                 text: format!(
-                    "required directory {} (declared at {}) is checked for {} with groups {:?}",
+                    "required directory {} ({}) is checked for {} with groups {:?}",
                     super::text::quote_path(d.path.as_os_str()),
-                    d.origin,
+                    d.provenance(),
                     who.whose(),
                     who.groups
                 ),
