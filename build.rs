@@ -94,6 +94,8 @@ fn allowlist(b: bindgen::Builder) -> bindgen::Builder {
         "apr_shm_baseaddr_get",
         "apr_dynamic_fn_retrieve",
         "ap_state_query",
+        // `apachectl -t -D DUMP_DIRGUARD`.
+        "ap_exists_config_define",
         "ap_server_root_relative",
         "ap_check_cmd_context",
         "ap_escape_logitem",

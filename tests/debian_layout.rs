@@ -109,15 +109,15 @@ fn copy_tree(from: &Path, to: &Path) {
 }
 
 /// A copy of /etc/apache2 on a test port, under the MPM of this test run, with a site directory
-/// of its own and the module enabled with ten requirements in a global `<Directory>`.
-fn stock(dirs: &[PathBuf], site: &Path) -> Stock {
-    let root = std::env::temp_dir().join(format!("dirguard-debian-{}", std::process::id()));
+/// of its own and the module enabled with `module_conf` in conf-enabled/dirguard.conf.
+fn stock(name: &str, site: &Path, module_conf: &str) -> Stock {
+    let root = std::env::temp_dir().join(format!("dirguard-debian-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&root);
     copy_tree(Path::new("/etc/apache2"), &root);
     for d in ["run", "log"] {
         common::mkdir(&root.join(d), 0o755);
     }
-    let port = 18_000 + (std::process::id() % 500) as u16;
+    let port = common::free_port();
     std::fs::write(
         root.join("ports.conf"),
         format!("Listen 127.0.0.1:{port}\n"),
@@ -144,17 +144,9 @@ fn stock(dirs: &[PathBuf], site: &Path) -> Stock {
                 .unwrap();
         }
     }
-    let mut conf = format!(
-        "LoadModule dirguard_module {}\nDirGuardInterval 1\n<Directory {}>\n    Require all granted\n",
-        common::module_path().display(),
-        site.display()
-    );
-    for d in dirs {
-        conf.push_str(&format!("    DirGuardRequire {} access=r\n", d.display()));
-    }
-    conf.push_str(
-        "</Directory>\n<Location /dirguard-status>\n    SetHandler dirguard-status\n    \
-         DirGuardStatusView all\n    Require local\n</Location>\n",
+    let conf = format!(
+        "LoadModule dirguard_module {}\n{module_conf}",
+        common::module_path().display()
     );
     std::fs::write(root.join("conf-enabled/dirguard.conf"), conf).unwrap();
     Stock {
@@ -182,7 +174,20 @@ fn in_debians_stock_layout_one_declaration_is_one_requirement_in_every_output() 
             common::mkdir(d, 0o755);
         }
     }
-    let mut s = stock(&dirs, &site);
+    // Ten requirements in a global <Directory>; only what is declared (no presets, nothing
+    // derived: the zero-configuration test below covers those).
+    let mut conf = format!(
+        "DirGuardApps off\nDirGuardDerive off\nDirGuardInterval 1\n<Directory {}>\n    Require all granted\n",
+        site.display()
+    );
+    for d in &dirs {
+        conf.push_str(&format!("    DirGuardRequire {} access=r\n", d.display()));
+    }
+    conf.push_str(
+        "</Directory>\n<Location /dirguard-status>\n    SetHandler dirguard-status\n    \
+         DirGuardStatusView all\n    Require local\n</Location>\n",
+    );
+    let mut s = stock("declared", &site, &conf);
 
     let out = s.apache(&["-t"]);
     let text = String::from_utf8_lossy(&out.stderr).into_owned();
@@ -246,6 +251,110 @@ fn in_debians_stock_layout_one_declaration_is_one_requirement_in_every_output() 
     s.wait_for("DG01302", 1);
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(s.lines_with("DG01302").len(), 1, "{}", s.log());
+    drop(s);
+    let _ = std::fs::remove_dir_all(&site);
+}
+
+/// `a2enmod dirguard` on Debian's stock configuration, nothing else: what Apache's own
+/// configuration implies (the DocumentRoot, the Alias and ScriptAlias targets, the log, pid and
+/// lock directories) is required and checked, and a healthy stock server gets no warning at all,
+/// from `apache2 -t`, at start, or while serving. `-t -D DUMP_DIRGUARD` lists each requirement
+/// with its origin and verdict.
+#[test]
+fn debians_stock_configuration_with_the_module_alone_has_no_warning() {
+    require_root!("apache2 as root with Debian's envvars");
+    if !Path::new("/etc/apache2/apache2.conf").exists() {
+        eprintln!("SKIPPED: no /etc/apache2 to copy");
+        return;
+    }
+    let site =
+        std::env::temp_dir().join(format!("dirguard-debian-zero-site-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&site);
+    common::mkdir(&site, 0o755);
+    std::fs::write(site.join("index.html"), "hello\n").unwrap();
+    common::sh(&format!("chmod 0644 '{}/index.html'", site.display()));
+    // The site lives outside /var/www: Apache needs to be told it may serve it (no
+    // mod_dirguard directive).
+    let grant = format!(
+        "<Directory {}>\n    Require all granted\n</Directory>\n",
+        site.display()
+    );
+    let mut s = stock("zero", &site, &grant);
+    let warnings = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter(|l| l.contains("dirguard") || l.contains("DG0"))
+            .filter(|l| {
+                [
+                    ":warn]", ":error]", ":crit]", ":alert]", ":emerg]", "DG0110", "DG0111",
+                ]
+                .iter()
+                .any(|t| l.contains(t))
+            })
+            .map(str::to_owned)
+            .collect()
+    };
+
+    let out = s.apache(&["-t"]);
+    let text = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{text}");
+    assert!(warnings(&text).is_empty(), "{text}");
+
+    let out = s.apache(&["-t", "-D", "DUMP_DIRGUARD"]);
+    let dump = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{dump}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let root = s.root.display().to_string();
+    for (path, origin) in [
+        (
+            site.display().to_string(),
+            "derived from DocumentRoot at ".to_owned(),
+        ),
+        (
+            format!("{root}/log"),
+            "derived from ErrorLog at ".to_owned(),
+        ),
+        (format!("{root}/run"), "derived from PidFile at ".to_owned()),
+        (
+            "/usr/share/apache2/icons".to_owned(),
+            "derived from Alias at ".to_owned(),
+        ),
+    ] {
+        let entry = dump
+            .split("\n'")
+            .find(|e| e.starts_with(&format!("{path}'")))
+            .unwrap_or_else(|| panic!("{path} in the dump:\n{dump}"));
+        assert!(
+            entry.contains(&origin) && entry.contains("now: healthy"),
+            "{entry}"
+        );
+    }
+    assert!(!dump.contains("FAILING"), "{dump}");
+
+    let out = s.apache(&["-k", "start"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    s.running = true;
+    assert_eq!(
+        s.wait_for("resuming normal operations", 1).len(),
+        1,
+        "{}",
+        s.log()
+    );
+    assert_eq!(s.get("/index.html").0, 200);
+    std::thread::sleep(Duration::from_millis(500));
+    let summary = s.lines_with("DG01120");
+    assert!(
+        summary.len() == 1 && summary[0].contains(": 0 failing"),
+        "{}",
+        s.log()
+    );
+    assert!(warnings(&s.log()).is_empty(), "{}", s.log());
     drop(s);
     let _ = std::fs::remove_dir_all(&site);
 }

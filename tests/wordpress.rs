@@ -368,3 +368,115 @@ fn incident_through_proxypassmatch_tcp() {
 fn incident_through_mod_php() {
     incident_if_run_here(Wiring::ModPhp, "www-data");
 }
+
+/// Nothing but `LoadModule` (and where this machine's pool file is): the WordPress preset is
+/// detected in the DocumentRoot. A fresh install (no uploads yet, wp-content writable by PHP's
+/// user) gets no warning and its first upload works; with wp-content given to root and uploads
+/// removed, the restart names uploads and why the application cannot create it, the upload's
+/// 500 is explained naming uploads, and the fix as pasted makes the next upload work.
+fn zero_configuration(wiring: Wiring, app_user: &str) {
+    let t = Instant::now();
+    let what = format!("{wiring} (PHP as {app_user}), zero configuration");
+    let mut apache = Apache::new(&format!("wpz-{wiring}"));
+    apache.zero_config();
+    let mut wp = WordPress::new(apache, wiring, app_user);
+    let site = wp.site().to_path_buf();
+    let uploads = wp.uploads();
+    if wiring.uses_fpm() {
+        // This machine's pool file is the test's own, not in /etc/php/*/fpm/pool.d.
+        let pools = format!("DirGuardPhpFpmPools {}", wp.fpm_config().display());
+        wp.apache.config(&pools);
+    }
+    wp.apache
+        .config("LogLevel warn dirguard:info\nDirGuardInterval 1")
+        .allow("DG01101")
+        .allow("DG01301")
+        .allow("DG01502");
+    wp.apache.start();
+    let complaints = |wp: &WordPress| {
+        wp.apache
+            .log()
+            .lines()
+            .filter(|l| l.contains("[dirguard:warn]") || l.contains("[dirguard:error]"))
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    assert!(!uploads.exists());
+    assert!(complaints(&wp).is_empty(), "{what}: {:?}", complaints(&wp));
+    assert_eq!(
+        wp.upload().status,
+        201,
+        "{what}: first upload\n{}",
+        wp.apache.log()
+    );
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert!(complaints(&wp).is_empty(), "{what}: {:?}", complaints(&wp));
+
+    // The incident, then a restart: the startup check names uploads.
+    common::sh(&format!(
+        "chown root:root '{0}/wp-content' && chmod 0755 '{0}/wp-content' && rm -rf '{1}'",
+        site.display(),
+        uploads.display()
+    ));
+    wp.apache.graceful();
+    let startup = wait_for(&wp, "DG01101", 1);
+    let line = &startup[0];
+    assert!(
+        line.contains(&format!(
+            "required directory '{}' is missing, and the application cannot create it when it needs it: '{}/wp-content'",
+            uploads.display(),
+            site.display()
+        )) && line.contains(&format!("for User {app_user} (uid "))
+            && line.contains("preset WordPress detected by "),
+        "{what}: {line}"
+    );
+    let r = wp.upload();
+    assert_eq!(r.status, 500, "{what}: upload during the incident\n{r}");
+    let explained = wait_for(&wp, "DG01502", 1);
+    assert!(
+        explained[0].contains("500 for POST /wp-json/wp/v2/media (internally POST /index.php; ")
+            && explained[0].contains(&format!(
+                "probable cause: required directory '{}' is missing",
+                uploads.display()
+            )),
+        "{what}: {}",
+        explained[0]
+    );
+    let fix = common::fix_of(&explained[0]);
+    common::sh(&fix);
+    assert_eq!(
+        wp.upload().status,
+        201,
+        "{what}: upload after `{fix}`\n{}",
+        wp.apache.log()
+    );
+    stop_and_check(wp);
+    eprintln!(
+        "{what} under {}: {:.2} s",
+        common::mpm(),
+        t.elapsed().as_secs_f64()
+    );
+}
+
+#[test]
+fn zero_configuration_through_php_fpm_as_its_own_user() {
+    require_root!("WordPress runs as www-data and its own MariaDB as root");
+    // A ProxyPassMatch under the threaded MPMs (the wiring that skips <Directory>), Debian's
+    // SetHandler under prefork.
+    let wiring = if common::mpm() == "prefork" {
+        Wiring::SetHandler
+    } else {
+        Wiring::ProxyPassMatchUnix
+    };
+    zero_configuration(wiring, "dgwp");
+}
+
+#[test]
+fn zero_configuration_through_mod_php() {
+    require_root!("WordPress runs as www-data and its own MariaDB as root");
+    if !Wiring::for_this_mpm().contains(&Wiring::ModPhp) {
+        eprintln!("mod_php is not run under {}", common::mpm());
+        return;
+    }
+    zero_configuration(Wiring::ModPhp, "www-data");
+}

@@ -1,8 +1,11 @@
 //! The Apache-free core: what a required directory is, how it is checked for an identity, what
 //! faults look like and how they are fixed. Nothing here knows about httpd or APR.
 
+pub mod apps;
 pub mod audit;
 pub mod bounded;
+pub mod derive;
+pub mod dump;
 pub mod evaluator;
 pub mod explain;
 pub mod fault;

@@ -105,6 +105,10 @@ pub struct RequiredDir {
     /// missing one is healthy while its user can create it (write and search on the nearest
     /// existing ancestor).
     pub on_demand: bool,
+    /// For a requirement nobody declared (a preset's, or one derived from `DocumentRoot` or
+    /// `Alias`): the directory whose requests need it (the application's root, the served
+    /// directory). A failing request below it is explained with it in scope.
+    pub serves: Option<PathBuf>,
 }
 
 impl RequiredDir {
@@ -126,6 +130,7 @@ impl RequiredDir {
             who: std::sync::OnceLock::new(),
             provenance: Provenance::Declared,
             on_demand: false,
+            serves: None,
         }
     }
 

@@ -66,23 +66,35 @@ pub fn server_user_lines(id: &Identity) -> Vec<Line> {
 /// identity (`core::wiring`, DG00008 names them).
 fn own_identities(dirs: &[Arc<RequiredDir>], server: &Identity) -> String {
     let mut users: Vec<&str> = Vec::new();
-    let mut n = 0;
+    let (mut n, mut root) = (0, 0);
     for d in dirs {
         let id = d.checked_for(server);
-        if !id.same_credentials(server) {
-            n += 1;
-            if !users.contains(&id.user.as_str()) {
-                users.push(&id.user);
-            }
+        if id.same_credentials(server) {
+            continue;
+        }
+        if d.who.get().is_some_and(|w| w.uid == 0) {
+            root += 1; // the log, pid and lock directories Apache's parent opens as root
+            continue;
+        }
+        n += 1;
+        if !users.contains(&id.user.as_str()) {
+            users.push(&id.user);
         }
     }
-    if n == 0 {
+    let mut parts = Vec::new();
+    if n > 0 {
+        parts.push(format!(
+            "{n} of them for the application's own user: {}",
+            super::text::escape_log(users.join(", ").as_bytes())
+        ));
+    }
+    if root > 0 {
+        parts.push(format!("{root} for root, which opens them"));
+    }
+    if parts.is_empty() {
         return String::new();
     }
-    format!(
-        " ({n} of them for the application's own user: {})",
-        super::text::escape_log(users.join(", ").as_bytes())
-    )
+    format!(" ({})", parts.join("; "))
 }
 
 /// DG01121: `DirGuardStartup fail` refuses the start.

@@ -396,7 +396,37 @@ fn resolve_one(
             }
         }
     }
-    // 2. How the application runs, nearest section first.
+    // 2. How the application runs, nearest section first; then the `<Directory>` sections
+    // elsewhere that hold the directory, nearest first (a requirement implied by a
+    // DocumentRoot, whose PHP wiring sits in the <Directory> of that root).
+    let mut all = Vec::new();
+    collect_all(tree, &mut all);
+    let mut holding: Vec<(usize, Vec<&ConfNode>)> = all
+        .iter()
+        .filter(|n| n.is("<Directory"))
+        .filter_map(|n| {
+            let words = n.words();
+            let arg = words.first()?;
+            if arg.starts_with('~') {
+                return None;
+            }
+            let section = super::scope::SectionPath::new(arg.as_bytes());
+            let mut probe = dir.path.as_os_str().as_encoded_bytes().to_vec();
+            probe.push(b'/');
+            section.covers(&probe).then(|| {
+                let mut v = Vec::new();
+                visible(&n.children, &mut v);
+                (section.components(), v)
+            })
+        })
+        .collect();
+    holding.sort_by_key(|(c, _)| std::cmp::Reverse(*c));
+    // Before the server's own level (the last): a section that holds the directory is more
+    // specific than a directive for the whole server.
+    let mut levels = levels;
+    let top = levels.pop();
+    levels.extend(holding.into_iter().map(|(_, v)| v));
+    levels.extend(top);
     for level in &levels {
         if let Some(n) = level.iter().rev().find(|n| n.is("AssignUserID")) {
             let w = n.words();
@@ -438,8 +468,6 @@ fn resolve_one(
         }
     }
     // 3. A ProxyPass* elsewhere whose scripts come from the requirement's directory.
-    let mut all = Vec::new();
-    collect_all(tree, &mut all);
     for n in all {
         let Some(w) = wiring_of(n) else { continue };
         let Some(prefix) = &w.prefix else { continue };

@@ -40,6 +40,9 @@ pub struct ServerConfig {
     /// this module's directives, in configuration order: a script passed to a FastCGI server
     /// never walks them, so they are found by its path (`core::scope`).
     pub sections: Vec<Section>,
+    /// Main server only, set in post_config: the requirements nobody declared that serve a
+    /// directory (presets, `DocumentRoot`, `Alias`), in scope for the requests below it.
+    pub implied: OnceLock<Vec<Arc<RequiredDir>>>,
 }
 
 /// A `<Directory>` section with this module's directives, and its configuration.
@@ -259,6 +262,7 @@ impl Merge for ServerConfig {
             fpm_pools: add.fpm_pools.clone().or_else(|| base.fpm_pools.clone()),
             monitor: OnceLock::new(),
             pending: Mutex::new(None),
+            implied: OnceLock::new(),
             // A virtual host's sections are its own; the main server's apply to every host.
             sections: add
                 .sections
@@ -752,6 +756,55 @@ entry! {
                 crate::core::settings::parse_pool_globs(&args)
             },
             |v| with_server(cmd, |sc| sc.fpm_pools = Some(v)),
+        )
+    }
+}
+
+entry! {
+    /// `DirGuardApps off|detect|NAME…`
+    pub fn cmd_apps(cmd: *mut ffi::cmd_parms, _mconfig: *mut c_void, argc: c_int, argv: *const *mut c_char) -> *const c_char
+        [entry "DirGuardApps", instead "the directive is refused", log Sink::Startup,
+         fallback INTERNAL_ERROR.as_ptr()]
+    {
+        directive(
+            cmd,
+            || {
+                not_in_htaccess(cmd)?;
+                // SAFETY: Apache passes argc NUL-terminated strings in argv, alive for the
+                // directive.
+                let args: Vec<String> = (0..argc.max(0) as usize)
+                    .map(|i| string_arg(unsafe { *argv.add(i) }))
+                    .collect();
+                crate::core::derive::Apps::parse(&args.iter().map(String::as_str).collect::<Vec<_>>())
+            },
+            // Read where it stands in the parsed configuration (core::derive), for the served
+            // directories of its section and those nested in it.
+            |_| (),
+        )
+    }
+}
+
+entry! {
+    /// `DirGuardDerive on|off`
+    pub fn cmd_derive(cmd: *mut ffi::cmd_parms, _mconfig: *mut c_void, arg: *const c_char) -> *const c_char
+        [entry "DirGuardDerive", instead "the directive is refused", log Sink::Startup,
+         fallback INTERNAL_ERROR.as_ptr()]
+    {
+        directive(
+            cmd,
+            || {
+                let v = string_arg(arg);
+                if v.eq_ignore_ascii_case("on") || v.eq_ignore_ascii_case("off") {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "DirGuardDerive: '{}' is not one of on, off",
+                        crate::core::text::shown(v.as_bytes())
+                    ))
+                }
+            },
+            // Read where it stands in the parsed configuration (core::derive).
+            |()| (),
         )
     }
 }

@@ -10,7 +10,7 @@ use std::ptr;
 
 /// The directive table, terminated by an all-null entry. Apache only reads it.
 #[repr(transparent)]
-struct CommandTable([ffi::command_rec; 13]);
+struct CommandTable([ffi::command_rec; 15]);
 
 // SAFETY: the table is immutable; its raw pointers refer to 'static C string literals and
 // functions, so sharing it between threads is sound.
@@ -135,6 +135,26 @@ static COMMANDS: CommandTable = CommandTable([
         req_override: SERVER_SCOPE,
         args_how: ffi::TAKE_ARGV,
         errmsg: c"GLOB...: where PHP-FPM pool files are read to find the user a pool runs as (default /etc/php/*/fpm/pool.d/*.conf /etc/php-fpm.d/*.conf)".as_ptr(),
+    },
+    ffi::command_rec {
+        name: c"DirGuardApps".as_ptr(),
+        func: ffi::cmd_func {
+            take_argv: Some(config::cmd_apps),
+        },
+        cmd_data: ptr::null_mut(),
+        req_override: ANY_SCOPE,
+        args_how: ffi::TAKE_ARGV,
+        errmsg: c"off|detect|NAME...: the applications whose documented directories are required where Apache serves them (default detect)".as_ptr(),
+    },
+    ffi::command_rec {
+        name: c"DirGuardDerive".as_ptr(),
+        func: ffi::cmd_func {
+            take1: Some(config::cmd_derive),
+        },
+        cmd_data: ptr::null_mut(),
+        req_override: SERVER_SCOPE,
+        args_how: ffi::TAKE1,
+        errmsg: c"on|off: require the directories Apache's own configuration uses (DocumentRoot, Alias, DAVLockDB, CacheRoot, logs; default on)".as_ptr(),
     },
     ffi::command_rec {
         name: ptr::null(),

@@ -258,15 +258,6 @@ fn explain(orig: Request<'_>, last: Request<'_>, status: c_int, dc: Option<&DirC
             &own_identity
         }
     };
-    let required: Vec<std::sync::Arc<RequiredDir>> =
-        dc.map(DirConfig::required).unwrap_or_default();
-    let in_scope: Vec<&RequiredDir> = required.iter().map(|a| a.as_ref()).collect();
-    // The application in this scope runs as its own identity when one of its requirements
-    // says so: the requested file is checked for it too.
-    let id: &Identity = in_scope
-        .iter()
-        .find_map(|d| d.who.get())
-        .map_or(id, |w| w.as_ref());
     // The file the handler serves: for a script passed to a FastCGI server, the script.
     let filename = last.filename().and_then(|f| {
         if f.starts_with(b"proxy:") {
@@ -275,6 +266,33 @@ fn explain(orig: Request<'_>, last: Request<'_>, status: c_int, dc: Option<&DirC
             Some(Path::new(OsStr::from_bytes(f)).to_path_buf())
         }
     });
+    let mut required: Vec<std::sync::Arc<RequiredDir>> =
+        dc.map(DirConfig::required).unwrap_or_default();
+    // What nobody declared (an application's preset, a DocumentRoot) for the directory this
+    // request is served from.
+    if let (Some(file), Some(implied)) = (
+        &filename,
+        last.main_server()
+            .and_then(|s| s.config())
+            .and_then(|sc| sc.implied.get()),
+    ) {
+        for d in implied {
+            let serves = d
+                .serves
+                .as_deref()
+                .is_some_and(|root| file.starts_with(root));
+            if serves && !required.iter().any(|r| r.path == d.path) {
+                required.push(d.clone());
+            }
+        }
+    }
+    let in_scope: Vec<&RequiredDir> = required.iter().map(|a| a.as_ref()).collect();
+    // The application in this scope runs as its own identity when one of its requirements
+    // says so: the requested file is checked for it too.
+    let id: &Identity = in_scope
+        .iter()
+        .find_map(|d| d.who.get().filter(|w| w.uid != 0))
+        .map_or(id, |w| w.as_ref());
     let wait = monitor.map_or(EXPLAIN_WAIT, |m| m.check_timeout().min(EXPLAIN_WAIT));
     let cause = diagnose_bounded(&required, filename.as_deref(), status, id, wait);
     // A directory that does not answer was not checked now: say what the audits last saw.

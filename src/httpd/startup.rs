@@ -12,11 +12,12 @@
 use super::boundary::{Pool, Server};
 use super::config::ServerConfig;
 use super::log::{self, Sink};
+use crate::core::derive;
 use crate::core::identity::Identity;
 use crate::core::messages::Line;
 use crate::core::spec::RequiredDir;
 use crate::core::startup::{self, Outcome};
-use crate::core::wiring;
+use crate::core::wiring::{self, ConfNode};
 use crate::ffi;
 use std::os::raw::c_int;
 use std::sync::Arc;
@@ -59,22 +60,66 @@ fn declared(main: Server<'_>) -> Vec<Arc<RequiredDir>> {
     all
 }
 
+/// Every requirement of this generation (`core::derive::effective`): the declared ones, the
+/// presets of the applications detected in the directories Apache serves (looked for in a
+/// forked process, `core::derive::detect_isolated`), and what Apache's own configuration
+/// implies; each checked for its application's identity (`resolve_identities`).
+fn effective(
+    main: Server<'_>,
+    sc: &ServerConfig,
+    tree: &[ConfNode],
+    sink: Option<Sink>,
+) -> Vec<Arc<RequiredDir>> {
+    // SAFETY: ap_server_root is set while the configuration is read and only read afterwards
+    // (S8); a NUL-terminated string or null.
+    let root = unsafe { super::ffi_util::cstr_bytes(*std::ptr::addr_of!(ffi::ap_server_root)) };
+    let root = crate::core::spec::path_from_bytes(root.unwrap_or(b"/"));
+    let implied = derive::derive(tree, &root);
+    let limit = sc
+        .check_timeout()
+        .saturating_mul(
+            u32::try_from(implied.served.len())
+                .unwrap_or(u32::MAX)
+                .saturating_add(1),
+        )
+        .min(std::time::Duration::from_secs(120));
+    let (found, pid) = derive::detect_isolated(&implied.served, limit);
+    if let Some(pid) = pid {
+        hand_to_mpm(pid);
+    }
+    let presets = derive::preset_requirements(&implied.served, &found);
+    let dirs = derive::effective(declared(main), presets, implied.required);
+    resolve_identities(sc, &dirs, tree, sink);
+    dirs
+}
+
 /// Who each requirement is checked for (`core::wiring`), set on the requirements of this
-/// generation before any check; the lines saying so go to `sink` when given.
-fn resolve_identities(sc: &ServerConfig, dirs: &[Arc<RequiredDir>], sink: Option<Sink>) {
+/// generation before any check (those with an identity of their own already, such as the log
+/// directories root opens, keep it); the lines saying so go to `sink` when given.
+fn resolve_identities(
+    sc: &ServerConfig,
+    dirs: &[Arc<RequiredDir>],
+    tree: &[ConfNode],
+    sink: Option<Sink>,
+) {
     if dirs.is_empty() {
         return;
     }
-    let tree = super::conftree::read();
     let globs = sc.fpm_pools();
     // Pool files are read like Apache's own configuration files, before any request, and only
     // when some directive passes scripts to a FastCGI server.
-    let pools = if wiring::mentions_fastcgi(&tree) {
+    let pools = if wiring::mentions_fastcgi(tree) {
         wiring::load_pools(&globs)
     } else {
         Vec::new()
     };
-    let resolutions = wiring::resolve(&tree, dirs, &pools, &globs.join(" "));
+    let open: Vec<Arc<RequiredDir>> = dirs
+        .iter()
+        .filter(|d| d.who.get().is_none())
+        .cloned()
+        .collect();
+    let dirs = &open;
+    let resolutions = wiring::resolve(tree, dirs, &pools, &globs.join(" "));
     for (dir, r) in dirs.iter().zip(&resolutions) {
         if let Some(who) = &r.who {
             let _ = dir.who.set(Arc::new(who.clone()));
@@ -131,21 +176,60 @@ fn make_report(
         sc.check_timeout(),
     )?;
     if let Some(pid) = pid {
-        let mut generation: c_int = 0;
-        // SAFETY: plain MPM queries and registration with a pid of our own child; the MPM
-        // reaps registered processes without logging them as lost children.
-        unsafe {
-            ffi::ap_mpm_query(ffi::AP_MPMQ_GENERATION as c_int, &mut generation);
-            ffi::ap_register_extra_mpm_process(pid, generation);
-        }
+        hand_to_mpm(pid);
     }
     Some(outcome)
+}
+
+/// A forked process of ours that has not exited yet: the MPM reaps it with its children.
+fn hand_to_mpm(pid: i32) {
+    let mut generation: c_int = 0;
+    // SAFETY: plain MPM queries and registration with a pid of our own child; the MPM reaps
+    // registered processes without logging them as lost children.
+    unsafe {
+        ffi::ap_mpm_query(ffi::AP_MPMQ_GENERATION as c_int, &mut generation);
+        ffi::ap_register_extra_mpm_process(pid, generation);
+    }
 }
 
 fn emit(sink: Sink, report: &Outcome) {
     for line in &report.lines {
         write(sink, line);
     }
+}
+
+/// `-D DUMP_DIRGUARD` was given (with `-t`).
+fn dump_asked() -> bool {
+    // SAFETY: reads Apache's list of -D defines with a NUL-terminated name.
+    unsafe { ffi::ap_exists_config_define(c"DUMP_DIRGUARD".as_ptr()) != 0 }
+}
+
+/// `apachectl -t -D DUMP_DIRGUARD`: every effective requirement and its verdict now, on stdout;
+/// then Apache ends like `-t` (the check's own lines are not repeated on stderr).
+fn dump(s: Server<'_>, sc: &ServerConfig) -> c_int {
+    let id = identity(Sink::Startup);
+    let tree = super::conftree::read();
+    let dirs = effective(s, sc, &tree, None);
+    let checked = startup::check_isolated(
+        crate::core::settings::StartupMode::Warn,
+        sc.repair_mode(),
+        &dirs,
+        &id,
+        true,
+        sc.check_timeout(),
+    );
+    let records = checked.as_ref().and_then(|(outcome, pid)| {
+        if let Some(pid) = pid {
+            hand_to_mpm(*pid);
+        }
+        outcome.seed.as_ref().map(|seed| seed.records.clone())
+    });
+    let text = crate::core::dump::render(&dirs, &id, records.as_deref());
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes());
+    let _ = out.flush();
+    OK
 }
 
 pub fn check_config(s: Server<'_>) -> c_int {
@@ -155,6 +239,9 @@ pub fn check_config(s: Server<'_>) -> c_int {
     let Some(sc) = s.config() else {
         return OK;
     };
+    if configtest() && dump_asked() {
+        return dump(s, sc);
+    }
     if config_dump() {
         return OK;
     }
@@ -163,8 +250,8 @@ pub fn check_config(s: Server<'_>) -> c_int {
         return OK;
     }
     let id = identity(Sink::Startup);
-    let dirs = declared(s);
-    resolve_identities(sc, &dirs, test.then_some(Sink::Startup));
+    let tree = super::conftree::read();
+    let dirs = effective(s, sc, &tree, test.then_some(Sink::Startup));
     let Some(report) = make_report(sc, &dirs, &id, test) else {
         return OK;
     };
@@ -198,8 +285,15 @@ pub fn post_config(s: Server<'_>, pconf: Pool<'_>) -> c_int {
         };
     }
     let id = identity(sink);
-    let dirs = declared(s);
-    resolve_identities(sc, &dirs, Some(sink));
+    let tree = super::conftree::read();
+    let dirs = effective(s, sc, &tree, Some(sink));
+    // What nobody declared is in scope for the requests below the directory it serves.
+    let _ = sc.implied.set(
+        dirs.iter()
+            .filter(|d| d.serves.is_some())
+            .cloned()
+            .collect(),
+    );
     let report = make_report(sc, &dirs, &id, false);
     if let Some(report) = &report {
         emit(sink, report);

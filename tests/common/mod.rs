@@ -78,7 +78,7 @@ pub fn panic_module_path() -> PathBuf {
 /// ephemeral: once released, the clients of a concurrent load test (wrk reconnecting thousands
 /// of times) can take it as their local port before Apache binds it (EADDRINUSE). Each test
 /// process walks its own stretch of the range, and a port is used only if it binds now.
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
         .ok()
@@ -115,6 +115,9 @@ pub struct Apache {
     running: bool,
     /// Run apache2 as this user from the start (no root, no `User` switch).
     run_as: Option<String>,
+    /// Presets and derived requirements on (`zero_config`); off by default, so a test sees
+    /// exactly what it declares.
+    zero_config: bool,
 }
 
 impl Apache {
@@ -151,6 +154,7 @@ impl Apache {
             allowed: Vec::new(),
             running: false,
             run_as: None,
+            zero_config: false,
         }
     }
 
@@ -212,6 +216,14 @@ impl Apache {
         self
     }
 
+    /// The module as `LoadModule` alone leaves it: applications' presets detected and the
+    /// directories Apache's configuration uses required (by default the harness turns both off,
+    /// so a test sees exactly what it declares).
+    pub fn zero_config(&mut self) -> &mut Self {
+        self.zero_config = true;
+        self
+    }
+
     /// Error-log lines carrying this tag are expected by the test.
     pub fn allow(&mut self, tag: &str) -> &mut Self {
         self.allowed.push(tag.into());
@@ -246,6 +258,9 @@ impl Apache {
                 "LoadModule dirguard_module {}\n",
                 self.module.display()
             ));
+            if !self.zero_config {
+                c.push_str("DirGuardApps off\nDirGuardDerive off\n");
+            }
         }
         c.push_str(&self.body);
         std::fs::write(&self.conf, c).unwrap();
