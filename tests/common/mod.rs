@@ -266,7 +266,7 @@ impl Apache {
         std::fs::write(&self.conf, c).unwrap();
     }
 
-    fn run(&self, args: &[&str]) -> Output {
+    pub fn run(&self, args: &[&str]) -> Output {
         self.write_config();
         let mut cmd = match &self.run_as {
             Some(user) => {
