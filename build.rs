@@ -85,6 +85,9 @@ fn allowlist(b: bindgen::Builder) -> bindgen::Builder {
         "ap_hook_fixups",
         "ap_hook_handler",
         "ap_hook_log_transaction",
+        // A request's own error lines, read for their causes (core::clues).
+        "ap_hook_error_log",
+        "ap_find_module_short_name",
         "ap_run_generate_log_id",
         "apr_table_get",
         "ap_rwrite",
@@ -118,6 +121,7 @@ fn allowlist(b: bindgen::Builder) -> bindgen::Builder {
         "cmd_how",
         "server_rec",
         "request_rec",
+        "ap_errorlog_info",
         "ap_logconf",
         // LogLevel of every section, for the `log` crate's filter (httpd/log.rs).
         "core_server_config",

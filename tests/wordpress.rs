@@ -391,7 +391,9 @@ fn zero_configuration(wiring: Wiring, app_user: &str) {
         .config("LogLevel warn dirguard:info\nDirGuardInterval 1")
         .allow("DG01101")
         .allow("DG01301")
-        .allow("DG01502");
+        .allow("DG01502")
+        // PHP's warning for the report script below, relayed by mod_proxy_fcgi.
+        .allow("AH01071");
     wp.apache.start();
     let complaints = |wp: &WordPress| {
         wp.apache
@@ -450,6 +452,41 @@ fn zero_configuration(wiring: Wiring, app_user: &str) {
         "{what}: upload after `{fix}`\n{}",
         wp.apache.log()
     );
+
+    // A script of the site that writes into a directory nobody declared, which does not
+    // exist, and answers 500: PHP's own warning names the path (no @), the check confirms it,
+    // and the explanation names the missing directory, for PHP's user, with a working fix.
+    let script = site.join("dg-report.php");
+    std::fs::write(
+        &script,
+        "<?php\n$f = __DIR__ . '/data/reports/out.txt';\n\
+         if (file_put_contents($f, 'report') === false) { http_response_code(500); echo 'failed'; exit; }\n\
+         echo 'ok';\n",
+    )
+    .unwrap();
+    common::sh(&format!("chmod 0644 '{}'", script.display()));
+    let before = wait_for(&wp, "DG01502", 1).len();
+    let r = wp.get("/dg-report.php");
+    assert_eq!(r.status, 500, "{what}: the report script\n{r}");
+    let explained = wait_for(&wp, "DG01502", before + 1);
+    let line = explained.last().unwrap();
+    assert!(
+        line.contains(&format!(
+            "probable cause: directory '{}/data/reports' is missing",
+            site.display()
+        )) && line.contains("named by this request's error line ")
+            && line.contains(&format!("for User {app_user} (uid ")),
+        "{what}: {line}"
+    );
+    common::sh(&common::fix_of(line));
+    let r = wp.get("/dg-report.php");
+    assert_eq!(
+        (r.status, r.body.as_str()),
+        (200, "ok"),
+        "{what}: after the fix\n{r}"
+    );
+    // The warning was PHP's, for this test: not a message of the site.
+    wp.allow_php_message("dg-report.php");
     stop_and_check(wp);
     eprintln!(
         "{what} under {}: {:.2} s",

@@ -8,9 +8,16 @@
 mod common;
 use common::Apache;
 
-/// (preset title, served directory relative to the application's root, signature files,
-/// directories the preset requires with their access)
-const APPS: &[(&str, &str, &[&str], &[(&str, &str)])] = &[
+/// A preset as the test expects it: (title, served directory relative to the application's
+/// root, signature files, directories the preset requires with their access).
+type App = (
+    &'static str,
+    &'static str,
+    &'static [&'static str],
+    &'static [(&'static str, &'static str)],
+);
+
+const APPS: &[App] = &[
     (
         "WordPress",
         "",

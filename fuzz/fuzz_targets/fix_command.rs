@@ -196,7 +196,9 @@ fuzz_target!(|data: &[u8]| {
         );
         let argvs = fix_argvs(cmd).unwrap_or_else(|e| panic!("unsafe command {cmd:?}: {e}"));
         let expected = match fault {
-            Fault::Missing { .. } | Fault::DanglingSymlink { .. } => vec![install.clone()],
+            Fault::Missing { .. } | Fault::NotCreatable { .. } | Fault::DanglingSymlink { .. } => {
+                vec![install.clone()]
+            }
             Fault::NotADirectory { .. } => {
                 let aside = [p, b".dirguard-moved"].concat();
                 vec![words(&[b"mv", b"--", p, &aside]), install.clone()]

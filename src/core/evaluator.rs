@@ -77,6 +77,13 @@ impl AclCache {
     }
 }
 
+/// Whether the application's user can create a missing directory it makes on demand.
+enum Creatable {
+    Yes,
+    No(Box<Fault>),
+    Unknown,
+}
+
 /// The outcome for one directory: its faults and, when it exists, its filesystem's figures.
 #[derive(Clone, Debug, Default)]
 pub struct Evaluation {
@@ -364,12 +371,12 @@ impl<'a> Evaluator<'a> {
                 if dir.on_demand && faults.is_empty() {
                     // The application makes it when it needs it: healthy while its user can.
                     match self.creatable(&first_missing) {
-                        Ok(()) => return Evaluation { faults, fs: None },
-                        Err(Some(fault)) => {
-                            faults.push(fault);
+                        Creatable::Yes => return Evaluation { faults, fs: None },
+                        Creatable::No(fault) => {
+                            faults.push(*fault);
                             return Evaluation { faults, fs: None };
                         }
-                        Err(None) => {}
+                        Creatable::Unknown => {}
                     }
                 }
                 faults.push(Fault::Missing {
@@ -618,15 +625,15 @@ impl<'a> Evaluator<'a> {
 
     /// Whether the identity can create `first_missing` (the highest missing component of a
     /// directory the application creates on demand): write and search on its parent, the
-    /// nearest existing ancestor. Err(Some(fault)) when it cannot; Err(None) when the parent
-    /// cannot be inspected (the caller reports the directory as missing).
-    fn creatable(&mut self, first_missing: &Path) -> Result<(), Option<Fault>> {
+    /// nearest existing ancestor. Unknown when the parent cannot be inspected (the caller
+    /// reports the directory as missing).
+    fn creatable(&mut self, first_missing: &Path) -> Creatable {
         let Some(parent) = first_missing.parent() else {
-            return Err(None);
+            return Creatable::Unknown;
         };
         self.enter("stat", parent);
         let Ok(md) = std::fs::metadata(parent) else {
-            return Err(None);
+            return Creatable::Unknown;
         };
         let own = ownership(&md);
         let acl = self.acl(parent, &md);
@@ -640,9 +647,9 @@ impl<'a> Evaluator<'a> {
             class_word(verdict.class)
         );
         if verdict.allowed {
-            return Ok(());
+            return Creatable::Yes;
         }
-        Err(Some(Fault::NotCreatable {
+        Creatable::No(Box::new(Fault::NotCreatable {
             first_missing: first_missing.to_path_buf(),
             ancestor: parent.to_path_buf(),
             named: acl.as_ref().and_then(|a| a.named_user(self.id.uid)),

@@ -210,6 +210,13 @@ pub enum Cause {
     },
     /// The requested file's own filesystem does not answer.
     FileNotAnswering { file: PathBuf, stall: Stall },
+    /// The request's own error line gives a reason that is not a filesystem one (an invalid
+    /// response header, a rewrite loop, a proxy backend that is down): that line is the cause.
+    OtherLine {
+        tag: String,
+        module: String,
+        summary: String,
+    },
     /// Nothing on the filesystem explains it.
     Nothing,
 }
@@ -242,7 +249,7 @@ impl Cause {
             Cause::MissingComponent { .. } => FaultKind::Missing.into(),
             Cause::Unreadable { .. } => FaultKind::AccessDenied.into(),
             Cause::FileNotAnswering { .. } => FaultKind::NotAnswering.into(),
-            Cause::Nothing => CauseLabel::Nothing,
+            Cause::Nothing | Cause::OtherLine { .. } => CauseLabel::Nothing,
         }
     }
 
@@ -260,6 +267,7 @@ impl Cause {
             } => ancestor,
             Cause::BlockedComponent { file, .. } | Cause::Unreadable { file, .. } => file,
             Cause::FileNotAnswering { stall, .. } => stall.scope(),
+            Cause::OtherLine { tag, .. } => Path::new(tag.as_str()),
             Cause::Nothing => Path::new(""),
         };
         storm_key(messages::EXPLAIN_CAUSE, self.label(), path)
@@ -268,14 +276,14 @@ impl Cause {
     /// An explanation is an error, a response nothing explains a warning.
     pub fn severity(&self) -> Severity {
         match self {
-            Cause::Nothing => Severity::Warning,
+            Cause::Nothing | Cause::OtherLine { .. } => Severity::Warning,
             _ => Severity::Error,
         }
     }
 
     pub fn tag(&self) -> Tag {
         match self {
-            Cause::Nothing => messages::EXPLAIN_NO_CAUSE,
+            Cause::Nothing | Cause::OtherLine { .. } => messages::EXPLAIN_NO_CAUSE,
             _ => messages::EXPLAIN_CAUSE,
         }
     }
@@ -305,6 +313,7 @@ impl Cause {
             Cause::FileNotAnswering { stall, .. } => {
                 format!("not-answering:{}", stall.scope().to_string_lossy())
             }
+            Cause::OtherLine { tag, .. } => format!("line:{tag}"),
             Cause::Nothing => "none".to_owned(),
         }
     }
@@ -370,6 +379,12 @@ impl Cause {
                 }
                 .fix(&synthetic(file), id)
             ),
+            Cause::OtherLine { tag, module, summary } => format!(
+                "no filesystem cause: this request's own error line {} (from {}) says: {}; see that line (same log id)",
+                if tag.is_empty() { "-" } else { tag.as_str() },
+                super::text::escape_log(module.as_bytes()),
+                super::text::escape_log(summary.as_bytes())
+            ),
             Cause::Nothing => format!(
                 "no filesystem cause found (the required directories in scope pass their checks and the requested file's path is usable by {}); see the other lines with this log id",
                 id.whose()
@@ -393,6 +408,170 @@ pub fn last_known(health: &str, since_unix_s: u64) -> String {
         " (not checked now; last known state: {health} since {})",
         super::text::format_utc(since_unix_s)
     )
+}
+
+/// One clue from an error line Apache logged for the request (`core::clues`), with the line's
+/// tag and the module that logged it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Seen {
+    pub module: String,
+    pub tag: String,
+    pub clue: super::clues::Clue,
+}
+
+/// How many clues one request keeps at most (bounded work per failing request).
+pub const MAX_SEEN: usize = 8;
+
+/// Operations that create or write: the directory they act in must grant write and search.
+const WRITES: &[&str] = &[
+    "file_put_contents",
+    "fopen",
+    "fwrite",
+    "touch",
+    "copy",
+    "rename",
+    "move_uploaded_file",
+    "mkdir",
+    "tempnam",
+    "create",
+    "write",
+    "session_start",
+    "unlink",
+    "rmdir",
+    "symlink",
+    "link",
+];
+
+/// The directory a path clue is about, as a requirement to check: the directory the
+/// operation acts in (the path's parent; for opendir, the path itself), `access=rw` for an
+/// operation that writes and `r` otherwise, so a check only confirms what the operation needs.
+pub fn clue_requirement(seen: &Seen) -> Option<RequiredDir> {
+    let super::clues::Clue::Path {
+        path,
+        reason,
+        operation,
+    } = &seen.clue
+    else {
+        return None;
+    };
+    let op = operation.as_deref().unwrap_or("");
+    let dir = if op == "opendir" || op == "scandir" || op == "search" {
+        path.clone()
+    } else {
+        path.parent()?.to_path_buf()
+    };
+    if !dir.is_absolute() {
+        return None;
+    }
+    let writes = WRITES.contains(&op)
+        || matches!(
+            reason,
+            super::clues::FsReason::ReadOnly
+                | super::clues::FsReason::NoSpace
+                | super::clues::FsReason::QuotaExceeded
+        );
+    let mut d = RequiredDir::new(
+        dir,
+        if writes {
+            Access::ReadWrite
+        } else {
+            Access::Read
+        },
+        Origin::default(),
+    );
+    if *reason == super::clues::FsReason::NoSpace {
+        d.min_free = Some(1);
+    }
+    d.provenance = super::spec::Provenance::Line {
+        tag: seen.tag.clone(),
+        module: seen.module.clone(),
+        what: format!(
+            "{}{} {}",
+            if op.is_empty() { "" } else { op },
+            if op.is_empty() { "" } else { " of" },
+            super::text::quote_path(path.as_os_str())
+        ),
+    };
+    Some(d)
+}
+
+/// Whether a handler serves the file Apache mapped the request to (so a missing file is a
+/// cause): the default handler, CGI, PHP (mod_php or a FastCGI server). A handler that serves
+/// no file (server-status, a proxy to a URL, a module's own) has no file to blame.
+pub fn serves_file(handler: Option<&[u8]>) -> bool {
+    let Some(h) = handler else {
+        return true;
+    };
+    h == b"default-handler"
+        || h.ends_with(b"-script")
+        || h.windows(3).any(|w| w == b"php")
+        || h.starts_with(b"proxy:unix:")
+        || (h.starts_with(b"proxy:fcgi:") || h == b"proxy-server")
+        || h.starts_with(b"text/")
+}
+
+/// The explanation of a failed response, with what the request's own error lines said
+/// (`seen`): a path a line names whose check confirms a fault is the cause (checked as the
+/// application's identity); otherwise a line that gives another reason is the cause; only
+/// then the required directories in scope and the requested file (this last only when its
+/// handler serves it). Never names a path its check finds nothing wrong with.
+#[allow(clippy::too_many_arguments)]
+pub fn diagnose_request(
+    in_scope: &[Arc<RequiredDir>],
+    filename: Option<&Path>,
+    handler_serves_file: bool,
+    status: i32,
+    id: &Identity,
+    wait: Duration,
+    seen: &[Seen],
+) -> (Cause, Option<Vec<Arc<RequiredDir>>>) {
+    let from_lines: Vec<Arc<RequiredDir>> =
+        seen.iter()
+            .filter_map(clue_requirement)
+            .fold(Vec::new(), |mut v, d| {
+                if !v.iter().any(|x: &Arc<RequiredDir>| x.path == d.path) {
+                    v.push(Arc::new(d));
+                }
+                v
+            });
+    if !from_lines.is_empty() {
+        // A line's path inside a required directory in scope: that requirement says more
+        // (where it was declared, its owner and mode), so it is checked first.
+        let holding: Vec<Arc<RequiredDir>> = in_scope
+            .iter()
+            .filter(|r| from_lines.iter().any(|l| l.path.starts_with(&r.path)))
+            .cloned()
+            .collect();
+        if !holding.is_empty() {
+            if let cause @ Cause::Required { .. } =
+                diagnose_bounded(&holding, None, status, id, wait)
+            {
+                return (cause, Some(holding));
+            }
+        }
+        let cause = diagnose_bounded(&from_lines, None, status, id, wait);
+        if matches!(cause, Cause::Required { .. }) {
+            log::debug!("a path named by this request's error lines is confirmed by its check");
+            return (cause, Some(from_lines));
+        }
+        log::debug!("the paths this request's error lines name pass their checks: not a cause");
+    }
+    if let Some(other) = seen.iter().find_map(|s| match &s.clue {
+        super::clues::Clue::Other { tag, summary } => Some(Cause::OtherLine {
+            tag: if tag.is_empty() {
+                s.tag.clone()
+            } else {
+                tag.clone()
+            },
+            module: s.module.clone(),
+            summary: summary.clone(),
+        }),
+        _ => None,
+    }) {
+        return (other, None);
+    }
+    let file = filename.filter(|_| handler_serves_file);
+    (diagnose_bounded(in_scope, file, status, id, wait), None)
 }
 
 /// The request path's diagnosis: never waits on a filesystem that does not answer. A required

@@ -578,7 +578,8 @@ impl Fault {
     /// and where it came from), where declared, fix.
     pub fn render(&self, dir: &RequiredDir, id: &Identity) -> String {
         format!(
-            "required directory {} {}; for {}; {}; fix: {}",
+            "{} {} {}; for {}; {}; fix: {}",
+            dir.noun(),
             quote_path(dir.path.as_os_str()),
             self.what(dir),
             dir.checked_for(id).whose(),

@@ -4,6 +4,7 @@
 pub mod apps;
 pub mod audit;
 pub mod bounded;
+pub mod clues;
 pub mod derive;
 pub mod dump;
 pub mod evaluator;

@@ -76,11 +76,18 @@ impl<'r> RequestFacts<'r> {
         let to_fastcgi = self
             .handler
             .is_some_and(|h| h.starts_with(b"proxy:") || h == b"proxy-server");
+        // A file name is cut like the other fields: a rewrite loop makes it kilobytes long,
+        // and the cause must still fit in Apache's line.
+        let shown = |p: &[u8]| {
+            let cut = &p[..p.len().min(MAX_FIELD)];
+            let more = if cut.len() < p.len() { "..." } else { "" };
+            format!("{}{more}", quote_path(OsStr::from_bytes(cut)))
+        };
         let file = match self.filename {
             Some(f) => match fcgi_script(f) {
-                Some(script) => format!("script {}", quote_path(script.as_os_str())),
-                None if to_fastcgi => format!("script {}", quote_path(OsStr::from_bytes(f))),
-                None => format!("file {}", quote_path(OsStr::from_bytes(f))),
+                Some(script) => format!("script {}", shown(script.as_os_str().as_bytes())),
+                None if to_fastcgi => format!("script {}", shown(f)),
+                None => format!("file {}", shown(f)),
             },
             None => "file -".into(),
         };
@@ -321,6 +328,13 @@ mod tests {
         };
         let text = odd.describe();
         assert!(text.contains(&format!(" {} (", "a".repeat(512))), "{text}");
+        let huge = vec![b'f'; 16 * 1024];
+        let looped = RequestFacts {
+            filename: Some(&huge),
+            ..facts(500)
+        };
+        assert!(looped.describe().len() < 1200, "{}", looped.describe());
+        assert!(looped.describe().contains("...), log id"));
         assert!(text.contains("file '/srv/it'\"'\"'s'"), "{text}");
         let unlimited =
             explanation_without_storm_control(&facts(500), &Cause::Nothing, "no filesystem cause");

@@ -71,6 +71,13 @@ pub enum Provenance {
     /// An application's documented directory: `app` (its title) detected by `signature` in a
     /// directory served by the directive at the requirement's origin.
     Preset { app: String, signature: PathBuf },
+    /// Not a requirement of anyone's: the directory a path in this request's own error line
+    /// (`tag` from `module`) is in, checked because `what` failed there.
+    Line {
+        tag: String,
+        module: String,
+        what: String,
+    },
 }
 
 /// One declared directory and everything it must satisfy.
@@ -143,6 +150,12 @@ impl RequiredDir {
             Provenance::Derived { directive } => {
                 format!("derived from {directive} at {}", self.origin)
             }
+            Provenance::Line { tag, module, what } => format!(
+                "named by this request's error line {} from {} ({})",
+                if tag.is_empty() { "-" } else { tag.as_str() },
+                super::text::escape_log(module.as_bytes()),
+                what
+            ),
             Provenance::Preset { app, signature } => format!(
                 "preset {} detected by {} (served as configured at {})",
                 super::text::escape_log(app.as_bytes()),
@@ -154,6 +167,14 @@ impl RequiredDir {
 
     /// Who this requirement is checked for: its application's identity, else `server` (the
     /// server's User, or the running user).
+    /// "required directory", or "directory" for one only a request's error line named.
+    pub fn noun(&self) -> &'static str {
+        match self.provenance {
+            Provenance::Line { .. } => "directory",
+            _ => "required directory",
+        }
+    }
+
     pub fn checked_for<'a>(&'a self, server: &'a identity::Identity) -> &'a identity::Identity {
         self.who.get().map_or(server, |w| w.as_ref())
     }

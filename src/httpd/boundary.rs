@@ -195,6 +195,54 @@ impl<'r> Request<'r> {
         self.text(self.rec().log_id)
     }
 
+    /// The request that owns this one's lines: the first of its internal-redirect chain, of
+    /// the main request when this is a subrequest.
+    pub fn owner(self) -> Request<'r> {
+        let mut r = self.raw;
+        // SAFETY: main and prev point to live requests of the same connection (S6).
+        unsafe {
+            loop {
+                if !(*r).main.is_null() {
+                    r = (*r).main;
+                } else if !(*r).prev.is_null() {
+                    r = (*r).prev;
+                } else {
+                    break;
+                }
+            }
+        }
+        Request {
+            raw: r,
+            _hook: PhantomData,
+        }
+    }
+
+    /// What this request's own error lines said (`core::explain::Seen`), kept in its
+    /// `request_config` slot and its pool: None until a line of it was read.
+    pub fn seen(self) -> Option<&'r Vec<crate::core::explain::Seen>> {
+        // SAFETY: request_config is the request's per-module vector (S6); this module's entry
+        // is null or a Vec made by `seen_mut` in the request's pool (S7).
+        unsafe { module_config(self.rec().request_config) }
+    }
+
+    /// The request's list of what its lines said, made on first use (in its pool, dropped with
+    /// it). Only the thread serving the request calls this (the error_log hook runs on it).
+    pub fn seen_mut(self) -> Option<&'r mut Vec<crate::core::explain::Seen>> {
+        let v = self.rec().request_config;
+        if v.is_null() {
+            return None;
+        }
+        // SAFETY: as for `seen`; one thread serves a request, so nothing else holds the entry.
+        unsafe {
+            let slot = v.cast::<*mut c_void>().add(super::module::index() as usize);
+            if (*slot).is_null() {
+                let list: &mut Vec<crate::core::explain::Seen> = self.pool().alloc(Vec::new());
+                *slot = (list as *mut Vec<crate::core::explain::Seen>).cast();
+            }
+            (*slot).cast::<Vec<crate::core::explain::Seen>>().as_mut()
+        }
+    }
+
     /// This module's per-directory configuration for the request.
     pub fn dir_config(self) -> Option<&'r DirConfig> {
         // SAFETY: the request's per-dir vector lives as long as the request (S6) and holds our

@@ -275,6 +275,12 @@ entry! {
                     BEFORE_LOG_CONFIG.0.as_ptr(),
                     ffi::APR_HOOK_FIRST as c_int,
                 );
+                ffi::ap_hook_error_log(
+                    Some(super::request::error_log),
+                    ptr::null(),
+                    ptr::null(),
+                    ffi::APR_HOOK_MIDDLE as c_int,
+                );
                 ffi::ap_hook_post_config(
                     Some(post_config),
                     ptr::null(),

@@ -7,8 +7,10 @@
 use super::boundary::{entry, Request};
 use super::config::{DirConfig, Section};
 use super::log::{self, Sink};
+use crate::core::clues::clues_with_status;
 use crate::core::explain::{
-    diagnose_bounded, gates, retry_after_s, ExplainSet, OnFailure, EXPLAIN_WAIT,
+    diagnose_request, gates, retry_after_s, serves_file, ExplainSet, OnFailure, Seen, EXPLAIN_WAIT,
+    MAX_SEEN,
 };
 use crate::core::identity::Identity;
 use crate::core::messages::{Severity, Tag};
@@ -286,15 +288,27 @@ fn explain(orig: Request<'_>, last: Request<'_>, status: c_int, dc: Option<&DirC
             }
         }
     }
-    let in_scope: Vec<&RequiredDir> = required.iter().map(|a| a.as_ref()).collect();
     // The application in this scope runs as its own identity when one of its requirements
-    // says so: the requested file is checked for it too.
-    let id: &Identity = in_scope
+    // says so: the requested file and the paths its lines name are checked for it too.
+    let app_id: Option<std::sync::Arc<Identity>> = required
         .iter()
-        .find_map(|d| d.who.get().filter(|w| w.uid != 0))
-        .map_or(id, |w| w.as_ref());
+        .find_map(|d| d.who.get().filter(|w| w.uid != 0).cloned());
+    let id: &Identity = app_id.as_deref().unwrap_or(id);
     let wait = monitor.map_or(EXPLAIN_WAIT, |m| m.check_timeout().min(EXPLAIN_WAIT));
-    let cause = diagnose_bounded(&required, filename.as_deref(), status, id, wait);
+    // What the request's own error lines said (PHP's warnings, a CGI's stderr, Apache's own).
+    let seen: &[Seen] = orig.seen().map_or(&[], Vec::as_slice);
+    let (cause, from_lines) = diagnose_request(
+        &required,
+        filename.as_deref(),
+        serves_file(last.handler()),
+        status,
+        id,
+        wait,
+        seen,
+    );
+    // A cause a line named is reported with the directory that line was about in scope.
+    let required = from_lines.unwrap_or(required);
+    let in_scope: Vec<&RequiredDir> = required.iter().map(|a| a.as_ref()).collect();
     // A directory that does not answer was not checked now: say what the audits last saw.
     let last_known = monitor
         .map(|m| last_known_state(&cause, &in_scope, m.shared()))
@@ -324,4 +338,56 @@ fn explain(orig: Request<'_>, last: Request<'_>, status: c_int, dc: Option<&DirC
         |f: &RequestFacts<'_>| explanation_text(f, &cause.render(&in_scope, id), &last_known);
     let (severity, tag) = (cause.severity(), cause.tag());
     write_limited(last, status, storm, severity, tag, full, &note);
+}
+
+entry! {
+    /// Reads every error line Apache logs for a request (not this module's own) for what it
+    /// says about the filesystem (`core::clues`), and keeps it with the request for the
+    /// explanation of its response. Costs nothing on a request that logs nothing.
+    pub fn error_log(info: *const ffi::ap_errorlog_info, errstr: *const std::os::raw::c_char) -> ()
+        [entry "the error_log hook", instead "this line is not read for a cause",
+         log Sink::Startup, fallback ()]
+    {
+        // SAFETY: Apache passes the live record of the line being logged (S6).
+        let Some(info) = (unsafe { info.as_ref() }) else {
+            return;
+        };
+        if info.r.is_null() || info.module_index == super::module::index() {
+            return; // not a request's, or this module's own (no reading of our own lines)
+        }
+        // SAFETY: the live request the line is logged for (S6), served by this thread.
+        let Some(r) = (unsafe { Request::from_raw(info.r.cast_mut()) }) else {
+            return;
+        };
+        let Some(seen) = r.owner().seen_mut() else {
+            return;
+        };
+        if seen.len() >= MAX_SEEN {
+            return; // bounded work per request
+        }
+        // SAFETY: errstr is the NUL-terminated message of this call; the module's name is a
+        // static string of its module record.
+        let (text, module) = unsafe {
+            (
+                super::ffi_util::cstr_bytes(errstr).unwrap_or_default(),
+                super::ffi_util::cstr_bytes(ffi::ap_find_module_short_name(info.module_index))
+                    .unwrap_or(b"core"),
+            )
+        };
+        let module = String::from_utf8_lossy(module).into_owned();
+        let tag = text
+            .get(..7)
+            .filter(|t| t.starts_with(b"AH") && t[2..].iter().all(u8::is_ascii_digit))
+            .map(|t| String::from_utf8_lossy(t).into_owned())
+            .unwrap_or_default();
+        for clue in clues_with_status(&module, None, info.status, text) {
+            if seen.len() < MAX_SEEN {
+                seen.push(Seen {
+                    module: module.clone(),
+                    tag: tag.clone(),
+                    clue,
+                });
+            }
+        }
+    }
 }

@@ -158,6 +158,8 @@ pub struct WordPress {
     apache_config: String,
     fpm: Option<PhpFpm>,
     db: MariaDb,
+    /// PHP messages a test provoked on purpose (substrings), not counted as the site's.
+    allowed_php: Vec<String>,
     _dir: RemoveOnDrop,
 }
 
@@ -259,6 +261,7 @@ impl WordPress {
             apache_config: text,
             fpm,
             db,
+            allowed_php: Vec::new(),
             _dir: guard,
         }
     }
@@ -338,14 +341,22 @@ impl WordPress {
     /// and php-fpm's log. Under mod_php a PHP warning is a `[php:warn]` line, below the error
     /// level the [`Apache`] harness fails a test on; so look here too.
     pub fn php_messages(&self) -> Vec<String> {
-        let php =
-            |l: &&str| PHP_MESSAGES.iter().any(|m| l.contains(m)) && !l.contains(PROBE_WARNING);
+        let php = |l: &&str| {
+            PHP_MESSAGES.iter().any(|m| l.contains(m))
+                && !l.contains(PROBE_WARNING)
+                && !self.allowed_php.iter().any(|a| l.contains(a.as_str()))
+        };
         let (log, fpm) = (self.apache.log(), self.fpm_log());
         log.lines()
             .filter(php)
             .chain(fpm.lines().filter(php))
             .map(str::to_owned)
             .collect()
+    }
+
+    /// PHP messages containing `needle` were provoked by the test: not the site's.
+    pub fn allow_php_message(&mut self, needle: &str) {
+        self.allowed_php.push(needle.to_owned());
     }
 
     /// The private MariaDB's `[ERROR]` lines.
