@@ -86,6 +86,7 @@ clean:
 # Benchmarks: figures and ratios, never a pass/fail on speed (see docs/benchmarks.md).
 bench: deps module
 	bash tests/bench/run.sh
+	bash tests/bench/wordpress_vhosts.sh
 	$(CARGO) bench --no-default-features --bench fast_path --target-dir target/microbench -- --noplot
 
 # valgrind memcheck over apache2 -X scenarios (event and prefork), plus a planted leak in the

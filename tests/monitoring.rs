@@ -315,8 +315,15 @@ fn a_status_page_enabled_in_htaccess_shows_only_its_own_virtual_host() {
     let (status, body) = a.get_host("a.test", "/wide/");
     assert_eq!(status, 500, "{body}");
     assert!(!body.contains("secret-customer"));
+    // Apache's own line (the module's explanation of the 500 quotes it: not counted).
+    let apaches = |needle: &str| {
+        a.lines_with(needle)
+            .iter()
+            .filter(|l| !l.contains("[dirguard:"))
+            .count()
+    };
     assert_eq!(
-        a.lines_with("DirGuardStatusView not allowed here").len(),
+        apaches("DirGuardStatusView not allowed here"),
         1,
         "{}",
         a.log()
@@ -325,8 +332,7 @@ fn a_status_page_enabled_in_htaccess_shows_only_its_own_virtual_host() {
     assert_eq!(status, 500, "{body}");
     assert!(!body.contains("secret-customer"));
     assert_eq!(
-        a.lines_with("DirGuardStatusView cannot occur within htaccess files")
-            .len(),
+        apaches("DirGuardStatusView cannot occur within htaccess files"),
         1,
         "{}",
         a.log()

@@ -380,8 +380,8 @@ impl Cause {
                 .fix(&synthetic(file), id)
             ),
             Cause::OtherLine { tag, module, summary } => format!(
-                "no filesystem cause: this request's own error line {} (from {}) says: {}; see that line (same log id)",
-                if tag.is_empty() { "-" } else { tag.as_str() },
+                "no filesystem cause: this request's own error line {}(from {}) says: {}; see that line (same log id)",
+                if tag.is_empty() { String::new() } else { format!("{tag} ") },
                 super::text::escape_log(module.as_bytes()),
                 super::text::escape_log(summary.as_bytes())
             ),
@@ -455,7 +455,7 @@ pub fn clue_requirement(seen: &Seen) -> Option<RequiredDir> {
         return None;
     };
     let op = operation.as_deref().unwrap_or("");
-    let dir = if op == "opendir" || op == "scandir" || op == "search" {
+    let dir = if op == "opendir" || op == "scandir" {
         path.clone()
     } else {
         path.parent()?.to_path_buf()
@@ -470,15 +470,16 @@ pub fn clue_requirement(seen: &Seen) -> Option<RequiredDir> {
                 | super::clues::FsReason::NoSpace
                 | super::clues::FsReason::QuotaExceeded
         );
-    let mut d = RequiredDir::new(
-        dir,
-        if writes {
-            Access::ReadWrite
-        } else {
-            Access::Read
-        },
-        Origin::default(),
-    );
+    // Reading a file needs search on its directory; listing a directory needs read too.
+    let lists = dir == *path;
+    let access = if writes {
+        Access::ReadWrite
+    } else if lists {
+        Access::Read
+    } else {
+        Access::Search
+    };
+    let mut d = RequiredDir::new(dir, access, Origin::default());
     if *reason == super::clues::FsReason::NoSpace {
         d.min_free = Some(1);
     }

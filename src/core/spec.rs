@@ -13,6 +13,9 @@ use std::path::{Component, Path, PathBuf};
 pub enum Access {
     /// It only has to exist as a directory.
     None,
+    /// Enter only (--x): what reaching a file inside needs. Not a `DirGuardRequire` keyword;
+    /// the access a path named by a request's error line is checked for when it was read.
+    Search,
     /// List and enter (r-x).
     Read,
     /// Also create and delete entries (rwx).
@@ -23,6 +26,7 @@ impl Access {
     pub fn keyword(self) -> &'static str {
         match self {
             Access::None => "none",
+            Access::Search => "x",
             Access::Read => "r",
             Access::ReadWrite => "rw",
         }
@@ -32,6 +36,7 @@ impl Access {
     pub fn bits(self) -> u8 {
         match self {
             Access::None => 0,
+            Access::Search => 1,
             Access::Read => 4 | 1,
             Access::ReadWrite => 4 | 2 | 1,
         }

@@ -25,7 +25,10 @@ port=18680
 {
   base_config "$work" "$port" event "$work/tree"
   echo "LoadModule dirguard_module $module"
+  # Exactly the 10,000 declared (startup with detected applications: wordpress_vhosts.sh).
   cat <<CONF
+DirGuardApps off
+DirGuardDerive off
 DirGuardInterval 1
 <Location /dirguard-status>
     SetHandler dirguard-status

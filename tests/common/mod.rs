@@ -258,11 +258,12 @@ impl Apache {
                 "LoadModule dirguard_module {}\n",
                 self.module.display()
             ));
-            if !self.zero_config {
-                c.push_str("DirGuardApps off\nDirGuardDerive off\n");
-            }
         }
         c.push_str(&self.body);
+        if self.with_module && !self.zero_config {
+            // After the test's own lines, so their line numbers stay what the test expects.
+            c.push_str("\nDirGuardApps off\nDirGuardDerive off\n");
+        }
         std::fs::write(&self.conf, c).unwrap();
     }
 
