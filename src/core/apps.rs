@@ -307,8 +307,48 @@ pub fn detect(served: &Path, exists: &mut dyn FnMut(&Path) -> bool) -> Vec<Detec
     found
 }
 
+/// The checklist of a preset's directories as a Markdown table (docs/wordpress.md carries
+/// WordPress's, and a test checks that it is exactly this): directory, access, owner, mode,
+/// whether the application creates it, and why.
+pub fn checklist(p: &Preset) -> String {
+    let mut out = String::from(
+        "| directory | access | owner and group | mode | created by the application | why |\n\
+         |---|---|---|---|---|---|\n",
+    );
+    for d in p.dirs {
+        let (access, owner) = match d.access {
+            Access::ReadWrite => ("read, write, search (`rw`)", "the user PHP runs as"),
+            _ => (
+                "read and search (`r`)",
+                "root (readable by the user PHP runs as)",
+            ),
+        };
+        out.push_str(&format!(
+            "| `{}` | {access} | {owner} | 0755 | {} | {} |\n",
+            d.rel,
+            if d.on_demand {
+                "yes, when it needs it, if its parent is writable for it"
+            } else {
+                "no"
+            },
+            d.why.replace('|', "\\|")
+        ));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_wordpress_checklist_in_the_docs_is_the_presets() {
+        let doc = include_str!("../../docs/wordpress.md");
+        let table = checklist(by_name("wordpress").unwrap());
+        assert!(
+            doc.contains(&table),
+            "docs/wordpress.md differs from the WordPress preset; its table must read:\n{table}"
+        );
+    }
     use super::*;
     use std::collections::BTreeSet;
     use std::path::Component;

@@ -9,6 +9,7 @@ pub mod derive;
 pub mod dump;
 pub mod evaluator;
 pub mod explain;
+pub mod export;
 pub mod fault;
 pub mod identity;
 pub mod isolate;

@@ -17,6 +17,8 @@ pub enum Format {
     Html,
     Json,
     Prometheus,
+    /// A provisioning format or the checklist (`core::export`).
+    Export(super::export::Export),
 }
 
 /// The format asked for by `format=` in a query string; HTML when absent, None when unknown.
@@ -31,7 +33,7 @@ pub fn format_of(query: Option<&[u8]>) -> Option<Format> {
         None | Some(b"html") => Some(Format::Html),
         Some(b"json") => Some(Format::Json),
         Some(b"prometheus") => Some(Format::Prometheus),
-        Some(_) => None,
+        Some(other) => super::export::Export::by_name(other).map(Format::Export),
     }
 }
 

@@ -13,6 +13,7 @@ use super::boundary::{Pool, Server};
 use super::config::ServerConfig;
 use super::log::{self, Sink};
 use crate::core::derive;
+use crate::core::export::Export;
 use crate::core::identity::Identity;
 use crate::core::messages::Line;
 use crate::core::spec::RequiredDir;
@@ -232,6 +233,33 @@ fn dump(s: Server<'_>, sc: &ServerConfig) -> c_int {
     OK
 }
 
+/// `-D DUMP_DIRGUARD_TMPFILES` (`_ANSIBLE`, `_PUPPET`, `_MARKDOWN`) was given (with `-t`).
+fn export_asked() -> Option<Export> {
+    Export::ALL.into_iter().find(|e| {
+        let define = format!("DUMP_DIRGUARD_{}", e.name().to_ascii_uppercase());
+        let Ok(name) = std::ffi::CString::new(define) else {
+            return false;
+        };
+        // SAFETY: reads Apache's list of -D defines with a NUL-terminated name.
+        unsafe { ffi::ap_exists_config_define(name.as_ptr()) != 0 }
+    })
+}
+
+/// `apachectl -t -D DUMP_DIRGUARD_TMPFILES` and the other exports: the effective requirements
+/// in that format on stdout, offline from the configuration (nothing is checked); then Apache
+/// ends like `-t`.
+fn export(s: Server<'_>, sc: &ServerConfig, format: Export) -> c_int {
+    let id = identity(Sink::Startup);
+    let tree = super::conftree::read();
+    let dirs = effective(s, sc, &tree, None);
+    let text = crate::core::export::render(format, &dirs, &id);
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes());
+    let _ = out.flush();
+    OK
+}
+
 pub fn check_config(s: Server<'_>) -> c_int {
     if !first_pass() {
         return OK;
@@ -241,6 +269,11 @@ pub fn check_config(s: Server<'_>) -> c_int {
     };
     if configtest() && dump_asked() {
         return dump(s, sc);
+    }
+    if configtest() {
+        if let Some(format) = export_asked() {
+            return export(s, sc, format);
+        }
     }
     if config_dump() {
         return OK;

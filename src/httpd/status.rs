@@ -5,6 +5,7 @@
 
 use super::boundary::{entry, Request, Server};
 use super::log::{self, Sink};
+use crate::core::export::{self, Export};
 use crate::core::monitor::unix_now;
 use crate::core::spec::RequiredDir;
 use crate::core::status::{
@@ -75,6 +76,14 @@ entry! {
             Format::Prometheus => (
                 c"text/plain; version=0.0.4; charset=utf-8",
                 render_prometheus(&snap),
+            ),
+            Format::Export(e) => (
+                match e {
+                    Export::Markdown => c"text/markdown; charset=utf-8",
+                    Export::Ansible => c"application/yaml; charset=utf-8",
+                    Export::Tmpfiles | Export::Puppet => c"text/plain; charset=utf-8",
+                },
+                export::render(e, &dirs, monitor.identity()),
             ),
         };
         r.set_content_type(content_type);
