@@ -607,4 +607,32 @@ mod tests {
         assert_eq!(d.served[0].apps, Apps::Only(vec!["wordpress".into()]));
         assert_eq!(d.served[1].apps, Apps::Off);
     }
+
+    #[test]
+    fn a_declaration_overrides_a_preset_or_derived_requirement_for_its_path() {
+        let declared = std::sync::Arc::new(RequiredDir::new(
+            "/srv/wp/wp-content/uploads",
+            Access::ReadWrite,
+            Origin::default(),
+        ));
+        let mut preset = RequiredDir::new(
+            "/srv/wp/wp-content/uploads",
+            Access::Read,
+            Origin::default(),
+        );
+        preset.provenance = Provenance::Preset {
+            app: "WordPress".into(),
+            signature: "/srv/wp/wp-login.php".into(),
+        };
+        let mut other = RequiredDir::new("/srv/wp/wp-content", Access::Read, Origin::default());
+        other.provenance = preset.provenance.clone();
+        let mut docroot = RequiredDir::new("/srv/wp/wp-content", Access::Read, Origin::default());
+        docroot.provenance = Provenance::Derived {
+            directive: "DocumentRoot".into(),
+        };
+        let all = effective(vec![declared.clone()], vec![preset, other], vec![docroot]);
+        assert_eq!(all.len(), 2);
+        assert!(std::sync::Arc::ptr_eq(&all[0], &declared));
+        assert!(matches!(all[1].provenance, Provenance::Preset { .. }));
+    }
 }
