@@ -15,15 +15,21 @@ PANIC_MODULE := target/test-panic/release/libmod_dirguard.so
 # a filesystem that stops answering; a real PHP stack (Debian's WordPress, PHP-FPM, mod_php,
 # MariaDB), each started privately by the tests; suEXEC's wrapper and mpm-itk for checks made
 # as the application's own user. (libapache2-mod-php switches the machine's own Apache to
-# prefork; the tests never use that instance.)
+# prefork; the tests never use that instance, except tests/package.rs, which installs the .deb
+# into it and leaves it as found.) `make deb`: dpkg-dev (dpkg-buildpackage), build-essential
+# (which dpkg-buildpackage's build-dependency check requires), debhelper, and lintian to check
+# the result; dh_apache2 (the virtual dh-apache2) comes with apache2-dev. The exports are proven
+# with the real tools: systemd-tmpfiles (systemd, on every Debian), ansible-core and puppet.
 DEB_PACKAGES := apache2 apache2-dev libclang-dev acl curl gdb python3 python3-jsonschema \
                 python3-prometheus-client prometheus strace valgrind wrk bindfs fuse3 \
                 wordpress wordpress-theme-twentytwentythree php-fpm php-cli libapache2-mod-php php-mysql \
                 php-gd mariadb-server \
-                apache2-suexec-pristine libapache2-mpm-itk
+                apache2-suexec-pristine libapache2-mpm-itk \
+                dpkg-dev build-essential debhelper lintian \
+                ansible-core puppet
 
-.PHONY: all module panic-module deps test unit integration lint demo install clean bench microbench \
-        fuzz fuzz-tools memcheck
+.PHONY: all module panic-module deps test unit integration lint demo install deb clean bench \
+        microbench fuzz fuzz-tools memcheck
 
 all: module
 
@@ -79,6 +85,31 @@ install: module
 	chmod 0644 "$(DESTDIR)/etc/apache2/mods-available/dirguard.load"; \
 	install -m 0644 conf/dirguard.conf "$(DESTDIR)/etc/apache2/mods-available/dirguard.conf"; \
 	echo "installed $(DESTDIR)$$libexecdir/mod_dirguard.so; enable it with: a2enmod dirguard"
+
+# The Debian package (debian/: dh compat 13, dh_apache2) into target/deb/:
+# libapache2-mod-dirguard_VERSION_ARCH.deb, VERSION being Cargo.toml's version and
+# debian/changelog's revision (the two must agree), ARCH `dpkg --print-architecture`. Then
+# lintian must report no error or warning (debian/libapache2-mod-dirguard.lintian-overrides
+# justifies what it would say about a Rust cdylib). Install it with
+# `apt-get install ./target/deb/libapache2-mod-dirguard_…_ARCH.deb` (tests/package.rs does).
+# DEB_PREBUILT=1 packages the module target/release already holds instead of running cargo
+# (tests/package.rs, right after `cargo test` built it): `cargo build` and `cargo test` unify
+# the dev-dependencies' features differently, so each rebuilds the module after the other.
+DEB_DIR := target/deb
+deb: deps $(if $(DEB_PREBUILT),,module)
+	@upstream="$$(sed -n 's/^version = "\(.*\)"$$/\1/p' Cargo.toml | head -n1)"; \
+	version="$$(dpkg-parsechangelog -S Version)"; \
+	if [ "$${version%-*}" != "$$upstream" ]; then \
+	  echo "make deb: debian/changelog is at $$version, Cargo.toml at $$upstream: add a debian/changelog entry for $$upstream-1"; \
+	  exit 1; \
+	fi; \
+	base="libapache2-mod-dirguard_$${version}_$$(dpkg --print-architecture)"; \
+	mkdir -p $(DEB_DIR) && rm -f $(DEB_DIR)/libapache2-mod-dirguard*_$${version}_* && \
+	DIRGUARD_DEB_DIR=$(DEB_DIR) DIRGUARD_DEB_PREBUILT=$(if $(DEB_PREBUILT),1) dpkg-buildpackage -b -us -uc -tc \
+	  --buildinfo-file=$(DEB_DIR)/$$base.buildinfo --buildinfo-option=-u$(DEB_DIR) \
+	  --changes-file=$(DEB_DIR)/$$base.changes --changes-option=-u$(DEB_DIR) && \
+	lintian --fail-on error,warning $(DEB_DIR)/$$base.changes && \
+	echo "make deb: built $(DEB_DIR)/$$base.deb"
 
 clean:
 	$(CARGO) clean

@@ -132,7 +132,10 @@ fn stock(name: &str, site: &Path, module_conf: &str) -> Stock {
     // This run's MPM, and no PHP (libapache2-mod-php may have switched the system to prefork).
     for entry in std::fs::read_dir(root.join("mods-enabled")).unwrap() {
         let name = entry.unwrap().file_name().to_string_lossy().into_owned();
-        if name.starts_with("mpm_") || name.starts_with("php") {
+        // mpm_*: this run's MPM below; php*: mod_php needs prefork; dirguard.*: the module is
+        // loaded by the test's own conf-enabled/dirguard.conf (tests/package.rs enables the
+        // packaged one in the system's Apache for a few seconds).
+        if name.starts_with("mpm_") || name.starts_with("php") || name.starts_with("dirguard.") {
             std::fs::remove_file(root.join("mods-enabled").join(&name)).unwrap();
         }
     }
