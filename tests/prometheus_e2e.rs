@@ -125,25 +125,13 @@ impl Drop for Prometheus {
 
 /// Runs `script` under python3 with `d` the JSON document `body`; its output lines.
 fn json_lines(body: &str, script: &str) -> Vec<String> {
-    use std::io::Write;
     let python = std::env::var("DIRGUARD_PYTHON").unwrap_or_else(|_| "/usr/bin/python3".into());
-    let mut child = Command::new(python)
-        .arg("-c")
-        .arg(format!(
+    let out = common::with_input(
+        Command::new(python).arg("-c").arg(format!(
             "import json, sys\nd = json.load(sys.stdin)\n{script}"
-        ))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python3 runs");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(body.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+        )),
+        body,
+    );
     assert!(
         out.status.success(),
         "python3 could not read the JSON: {}\n--- input:\n{body}",

@@ -185,21 +185,13 @@ fn incident(wiring: Wiring, app_user: &str) {
     wp.apache.start();
 
     // Healthy: no warning from the module, and the upload works.
-    let quiet = |wp: &WordPress| {
-        wp.apache
-            .log()
-            .lines()
-            .filter(|l| l.contains("[dirguard:warn]") || l.contains("[dirguard:error]"))
-            .map(str::to_owned)
-            .collect::<Vec<_>>()
-    };
     assert_eq!(
         wp.upload().status,
         201,
         "{what}: healthy upload\n{}",
         wp.apache.log()
     );
-    assert!(quiet(&wp).is_empty(), "{what}: {:?}", quiet(&wp));
+    assert!(complaints(&wp).is_empty(), "{what}: {:?}", complaints(&wp));
     if wiring.uses_fpm() {
         let id = wp.apache.lines_with("DG00008");
         assert!(
@@ -317,6 +309,16 @@ fn incident(wiring: Wiring, app_user: &str) {
     );
 }
 
+/// The module's warnings and errors so far (a healthy site has none).
+fn complaints(wp: &WordPress) -> Vec<String> {
+    wp.apache
+        .log()
+        .lines()
+        .filter(|l| l.contains("[dirguard:warn]") || l.contains("[dirguard:error]"))
+        .map(str::to_owned)
+        .collect()
+}
+
 /// The lines with `tag`, once at least `n` are there (within 10 s).
 fn wait_for(wp: &WordPress, tag: &str, n: usize) -> Vec<String> {
     let deadline = Instant::now() + std::time::Duration::from_secs(10);
@@ -395,14 +397,6 @@ fn zero_configuration(wiring: Wiring, app_user: &str) {
         // PHP's warning for the report script below, relayed by mod_proxy_fcgi.
         .allow("AH01071");
     wp.apache.start();
-    let complaints = |wp: &WordPress| {
-        wp.apache
-            .log()
-            .lines()
-            .filter(|l| l.contains("[dirguard:warn]") || l.contains("[dirguard:error]"))
-            .map(str::to_owned)
-            .collect::<Vec<_>>()
-    };
     assert!(!uploads.exists());
     assert!(complaints(&wp).is_empty(), "{what}: {:?}", complaints(&wp));
     assert_eq!(

@@ -116,7 +116,7 @@ fn settings(level: &[ConfNode], ctx: &mut Ctx) {
         if n.name.starts_with('<') {
             continue;
         }
-        let words = words(&n.args);
+        let words = n.words();
         if n.name.eq_ignore_ascii_case("DirGuardDerive") {
             ctx.derive = !words.first().is_some_and(|w| w.eq_ignore_ascii_case("off"));
         }
@@ -138,7 +138,7 @@ fn walk(level: &[ConfNode], outer: &Ctx, root: &Path, out: &mut Derived) {
             file: n.file.clone(),
             line: n.line,
         };
-        let w = words(&n.args);
+        let w = n.words();
         let abs = |p: &str| -> PathBuf {
             let trimmed = p.trim_end_matches('/');
             let p = path_from_bytes(if trimmed.is_empty() {
@@ -458,37 +458,6 @@ pub fn effective(
         }
     }
     all
-}
-
-/// Apache's argument words (quotes group; no escapes needed for paths).
-fn words(args: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut quote: Option<char> = None;
-    let mut any = false;
-    for c in args.trim().trim_end_matches('>').chars() {
-        match (quote, c) {
-            (None, '"' | '\'') => {
-                quote = Some(c);
-                any = true;
-            }
-            (Some(q), c) if c == q => quote = None,
-            (None, c) if c.is_whitespace() => {
-                if any {
-                    out.push(std::mem::take(&mut cur));
-                    any = false;
-                }
-            }
-            (_, c) => {
-                cur.push(c);
-                any = true;
-            }
-        }
-    }
-    if any {
-        out.push(cur);
-    }
-    out
 }
 
 #[cfg(test)]

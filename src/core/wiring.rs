@@ -68,8 +68,9 @@ impl ConfNode {
         )
     }
 
-    /// Apache's argument words: split on blanks, double or single quotes grouping.
-    fn words(&self) -> Vec<String> {
+    /// Apache's argument words (`ap_getword_conf`): split on blanks, a word that starts with a
+    /// double or single quote runs to the matching quote.
+    pub fn words(&self) -> Vec<String> {
         let mut words = Vec::new();
         let mut chars = self.args.trim().trim_end_matches('>').chars().peekable();
         while let Some(&c) = chars.peek() {

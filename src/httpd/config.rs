@@ -309,6 +309,17 @@ unsafe fn dir_config_mut<'a>(mconfig: *mut c_void) -> Option<&'a mut DirConfig> 
     unsafe { mconfig.cast::<DirConfig>().as_mut() }
 }
 
+/// A TAKE_ARGV directive's arguments as text.
+///
+/// # Safety
+/// `argv` holds `argc` NUL-terminated strings, alive for the call (what Apache passes).
+unsafe fn argv_strings(argc: c_int, argv: *const *mut c_char) -> Vec<String> {
+    (0..argc.max(0) as usize)
+        // SAFETY: i < argc (the caller's contract).
+        .map(|i| string_arg(unsafe { *argv.add(i) }))
+        .collect()
+}
+
 fn string_arg(arg: *const c_char) -> String {
     // SAFETY: arg is a NUL-terminated argument string from Apache, alive for the directive.
     String::from_utf8_lossy(unsafe { cstr_bytes(arg) }.unwrap_or_default()).into_owned()
@@ -656,11 +667,8 @@ entry! {
         directive(
             cmd,
             || {
-                // SAFETY: Apache passes argc NUL-terminated strings in argv, alive for the
-                // directive.
-                let args: Vec<String> = (0..argc.max(0) as usize)
-                    .map(|i| string_arg(unsafe { *argv.add(i) }))
-                    .collect();
+                // SAFETY: Apache's argc and argv for this directive (S6).
+                let args = unsafe { argv_strings(argc, argv) };
                 ExplainSet::parse(&args.iter().map(String::as_str).collect::<Vec<_>>())
             },
             |v| {
@@ -701,11 +709,8 @@ entry! {
         directive(
             cmd,
             || {
-                // SAFETY: Apache passes argc NUL-terminated strings in argv, alive for the
-                // directive.
-                let args: Vec<String> = (0..argc.max(0) as usize)
-                    .map(|i| string_arg(unsafe { *argv.add(i) }))
-                    .collect();
+                // SAFETY: Apache's argc and argv for this directive (S6).
+                let args = unsafe { argv_strings(argc, argv) };
                 SafeMethods::parse(&args.iter().map(String::as_str).collect::<Vec<_>>())
             },
             |v| {
@@ -748,11 +753,8 @@ entry! {
             cmd,
             || {
                 global_only(cmd)?;
-                // SAFETY: Apache passes argc NUL-terminated strings in argv, alive for the
-                // directive.
-                let args: Vec<String> = (0..argc.max(0) as usize)
-                    .map(|i| string_arg(unsafe { *argv.add(i) }))
-                    .collect();
+                // SAFETY: Apache's argc and argv for this directive (S6).
+                let args = unsafe { argv_strings(argc, argv) };
                 crate::core::settings::parse_pool_globs(&args)
             },
             |v| with_server(cmd, |sc| sc.fpm_pools = Some(v)),
@@ -770,11 +772,8 @@ entry! {
             cmd,
             || {
                 not_in_htaccess(cmd)?;
-                // SAFETY: Apache passes argc NUL-terminated strings in argv, alive for the
-                // directive.
-                let args: Vec<String> = (0..argc.max(0) as usize)
-                    .map(|i| string_arg(unsafe { *argv.add(i) }))
-                    .collect();
+                // SAFETY: Apache's argc and argv for this directive (S6).
+                let args = unsafe { argv_strings(argc, argv) };
                 crate::core::derive::Apps::parse(&args.iter().map(String::as_str).collect::<Vec<_>>())
             },
             // Read where it stands in the parsed configuration (core::derive), for the served

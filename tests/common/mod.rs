@@ -11,7 +11,7 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -685,7 +685,6 @@ pub fn mode_of(p: &Path) -> u32 {
 
 /// Runs tests/tools/check_status.py over `body`; Ok(its output) or Err(the parser's complaint).
 pub fn check_status(kind: &str, body: &str) -> Result<String, String> {
-    use std::process::Stdio;
     let root = manifest_dir();
     // Debian's interpreter, where `make deps` installs python3-jsonschema and
     // python3-prometheus-client (another python3 may come first on PATH).
@@ -695,19 +694,7 @@ pub fn check_status(kind: &str, body: &str) -> Result<String, String> {
     if kind == "json" {
         cmd.arg(root.join("docs/status-json.schema.json"));
     }
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python3 runs");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(body.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = with_input(&mut cmd, body);
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     } else {
@@ -839,6 +826,23 @@ pub fn ensure_user(user: &str) {
         "useradd {user}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Runs `cmd` with `input` on its stdin; its whole output.
+pub fn with_input(cmd: &mut Command, input: &str) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the command runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
 }
 
 /// The body of a whole response.
