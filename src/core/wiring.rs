@@ -429,32 +429,23 @@ fn resolve_one(
     levels.extend(holding.into_iter().map(|(_, v)| v));
     levels.extend(top);
     for level in &levels {
-        if let Some(n) = level.iter().rev().find(|n| n.is("AssignUserID")) {
-            let w = n.words();
-            if let Some(who) = identity_of(
-                w.first().map(String::as_str),
-                w.get(1).map(String::as_str),
-                format!("mpm-itk's {}", n.origin()),
-                &mut notes,
-            ) {
-                return Resolution {
-                    who: Some(who),
-                    notes,
-                };
-            }
-        }
-        if let Some(n) = level.iter().rev().find(|n| n.is("SuexecUserGroup")) {
-            let w = n.words();
-            if let Some(who) = identity_of(
-                w.first().map(String::as_str),
-                w.get(1).map(String::as_str),
-                format!("suEXEC's {}", n.origin()),
-                &mut notes,
-            ) {
-                return Resolution {
-                    who: Some(who),
-                    notes,
-                };
+        for (directive, whose) in [
+            ("AssignUserID", "mpm-itk's"),
+            ("SuexecUserGroup", "suEXEC's"),
+        ] {
+            if let Some(n) = level.iter().rev().find(|n| n.is(directive)) {
+                let w = n.words();
+                if let Some(who) = identity_of(
+                    w.first().map(String::as_str),
+                    w.get(1).map(String::as_str),
+                    format!("{whose} {}", n.origin()),
+                    &mut notes,
+                ) {
+                    return Resolution {
+                        who: Some(who),
+                        notes,
+                    };
+                }
             }
         }
         for n in level.iter().rev() {
@@ -794,33 +785,28 @@ mod tests {
             children.extend(extra);
             vec![node("<VirtualHost", "*:80", 1, children)]
         };
-        let tree = body(vec![
-            node("SuexecUserGroup", "root root", 4, vec![]),
-            node("DirGuardUser", "#0", 5, vec![]),
-        ]);
-        let r = resolve(&tree, &[req(3)], &[], "here");
-        assert!(r[0]
-            .who
-            .as_ref()
-            .unwrap()
-            .origin
-            .starts_with("from DirGuardUser at"));
-        let tree = body(vec![node("SuexecUserGroup", "root root", 4, vec![])]);
-        let r = resolve(&tree, &[req(3)], &[], "here");
-        assert!(r[0]
-            .who
-            .as_ref()
-            .unwrap()
-            .origin
-            .starts_with("suEXEC's SuexecUserGroup at"));
-        let tree = body(vec![node("AssignUserID", "root root", 4, vec![])]);
-        let r = resolve(&tree, &[req(3)], &[], "here");
-        assert!(r[0]
-            .who
-            .as_ref()
-            .unwrap()
-            .origin
-            .starts_with("mpm-itk's AssignUserID at"));
+        let origin = |nodes: Vec<ConfNode>| {
+            let r = resolve(&body(nodes), &[req(3)], &[], "here");
+            r[0].who
+                .as_ref()
+                .map(|w| w.origin.clone())
+                .unwrap_or_default()
+        };
+        let suexec = || node("SuexecUserGroup", "root root", 4, vec![]);
+        for (nodes, from) in [
+            (
+                vec![suexec(), node("DirGuardUser", "#0", 5, vec![])],
+                "from DirGuardUser at",
+            ),
+            (vec![suexec()], "suEXEC's SuexecUserGroup at"),
+            (
+                vec![node("AssignUserID", "root root", 4, vec![])],
+                "mpm-itk's AssignUserID at",
+            ),
+        ] {
+            let o = origin(nodes);
+            assert!(o.starts_with(from), "{o}");
+        }
     }
 
     #[test]
