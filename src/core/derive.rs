@@ -465,14 +465,7 @@ mod tests {
     use super::*;
 
     fn node(name: &str, args: &str, line: u32, children: Vec<ConfNode>) -> ConfNode {
-        ConfNode {
-            name: name.into(),
-            args: args.into(),
-            file: "/etc/apache2/apache2.conf".into(),
-            line,
-            key: 100 + line as usize,
-            children,
-        }
+        ConfNode::at(name, args, "/etc/apache2/apache2.conf", line, children)
     }
 
     fn paths(d: &Derived) -> Vec<(String, &'static str, String)> {

@@ -39,6 +39,19 @@ pub struct ConfNode {
 }
 
 impl ConfNode {
+    /// A node as the tests build trees: its key derived from its line.
+    #[cfg(test)]
+    pub fn at(name: &str, args: &str, file: &str, line: u32, children: Vec<ConfNode>) -> ConfNode {
+        ConfNode {
+            name: name.into(),
+            args: args.into(),
+            file: file.into(),
+            line,
+            key: 1000 + line as usize,
+            children,
+        }
+    }
+
     fn is(&self, name: &str) -> bool {
         self.name.eq_ignore_ascii_case(name)
     }
@@ -656,14 +669,13 @@ mod tests {
     use crate::core::spec::{Access, Origin};
 
     fn node(name: &str, args: &str, line: u32, children: Vec<ConfNode>) -> ConfNode {
-        ConfNode {
-            name: name.into(),
-            args: args.into(),
-            file: "/etc/apache2/sites-enabled/wp.conf".into(),
+        ConfNode::at(
+            name,
+            args,
+            "/etc/apache2/sites-enabled/wp.conf",
             line,
-            key: 1000 + line as usize,
             children,
-        }
+        )
     }
 
     fn req(line: u32) -> Arc<RequiredDir> {
